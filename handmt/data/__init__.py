@@ -1,0 +1,64 @@
+"""Datasets that return the data contract of DESIGN.md, and how configs build them.
+
+A config's `data` section is {name, root, cache, augment, synthetic, **dataset arguments}:
+`root: null` means the synthetic FPHA-format set described by `synthetic` (generated once into
+the cache folder), `augment` configures the training clip augmentation, `cache: true` keeps
+decoded clips in an HDF5 file next to the data.
+"""
+
+from pathlib import Path
+
+from ..config import ConfigError
+from ..registry import Registry, check_arguments
+
+DATASETS = Registry("dataset")
+
+from .fpha import FPHADataset  # noqa: E402
+from .synthetic import ensure_fpha, generate_fpha  # noqa: E402
+from .transforms import build_train_transform  # noqa: E402
+from .withhold import withhold  # noqa: E402
+
+__all__ = ["DATASETS", "FPHADataset", "build_dataset", "ensure_fpha", "generate_fpha", "withhold"]
+
+BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic")
+PROVIDED = ("root", "split", "transform", "cache_dir", "clips", "crops")
+
+
+def check_config(data, path="data"):
+    """Check the `data` section: the dataset's own arguments, augmentation and generator keys."""
+    DATASETS.check({k: v for k, v in data.items() if k not in BUILDER_KEYS[1:]}, path,
+                   **dict.fromkeys(PROVIDED))
+    if data.get("root") is not None and not isinstance(data["root"], str):
+        raise ConfigError(f"{path}.root", f"expected a folder path or null, got {data['root']!r}")
+    if not isinstance(data.get("cache", False), bool):
+        raise ConfigError(f"{path}.cache", f"expected true or false, got {data['cache']!r}")
+    for key, fn, provided in (("augment", build_train_transform, ("size",)),
+                              ("synthetic", generate_fpha, ("out", "progress", "workers"))):
+        section = data.get(key) or {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}.{key}", "expected a mapping")
+        check_arguments(fn, section, f"{path}.{key}", provided=provided)
+
+
+def dataset_root(data):
+    """The dataset folder: `data.root`, or the synthetic set (generated on first use)."""
+    if data.get("root") is not None:
+        root = Path(data["root"]).expanduser()
+        if not root.is_dir():
+            raise ConfigError("data.root", f"folder {root} does not exist")
+        return root
+    return ensure_fpha(**(data.get("synthetic") or {}))
+
+
+def build_dataset(data, split, clips=1, crops=1):
+    """The dataset of one split; training clips get the `augment` transform."""
+    root = dataset_root(data)
+    kwargs = {k: v for k, v in data.items() if k not in BUILDER_KEYS}
+    fn = DATASETS.get(data["name"], "data.name")
+    transform = None
+    if split == "train" and data.get("augment") is not None:
+        transform = build_train_transform(size=kwargs.get("size", 224), **data["augment"])
+    cache_dir = str(root / ".handmt_cache") if data.get("cache", False) else None
+    return fn(root=str(root), split=split, transform=transform, cache_dir=cache_dir,
+              clips=clips, crops=crops, **kwargs)
+

@@ -1,0 +1,7 @@
+"""Procedural FPHA-format data: a kinematic hand driven by gesture programs (`motion`), a software
+renderer (`render`) and the writer of the FPHA layout (`writer`). DESIGN.md, "Synthetic
+FPHA-format data"."""
+
+from .writer import ensure_fpha, generate_fpha, render_skeleton
+
+__all__ = ["ensure_fpha", "generate_fpha", "render_skeleton"]

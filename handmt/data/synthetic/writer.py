@@ -1,0 +1,196 @@
+"""Write the synthetic set in the FPHA layout (DESIGN.md, "FPHA as distributed" and "Synthetic
+FPHA-format data"), so that the FPHA loader reads it unchanged.
+
+    <out>/Video_files/Subject_k/<action>/<seq>/color/color_%04d.jpeg
+                                              /depth/depth_%04d.png   uint16 mm, 0 invalid
+                                              /mask/mask_%04d.png     uint8 0/255, colour pixels
+    <out>/Hand_pose_annotation_v1/Subject_k/<action>/<seq>/skeleton.txt   depth-camera mm
+    <out>/data_split_action_recognition.txt
+    <out>/handmt_camera.json       the synthetic cameras (FPHACamera.save)
+    <out>/handmt_synthetic.json    generator version, arguments and the class table
+
+Subjects and sequences are numbered from 1, frames from 0, one action folder per class. Every
+video draws its randomness from its own seed (seed, subject, class, sequence), so the output does
+not depend on the number of workers or their order.
+"""
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+from dataclasses import asdict
+from functools import partial
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ..camera import FPHACamera
+from .motion import gesture_classes, gesture_joints, make_subject, skin_tone
+from .render import render_video
+
+GENERATOR_VERSION = 1
+VIDEOS, POSES = "Video_files", "Hand_pose_annotation_v1"
+SPLIT_FILE = "data_split_action_recognition.txt"
+INFO_FILE = "handmt_synthetic.json"
+JPEG_QUALITY = 90
+PNG_COMPRESSION = 1  # fast; the depth and mask PNGs stay lossless
+
+
+def synthetic_camera(size=320):
+    """FPHA's cameras scaled for a colour image `size` px wide (16:9): colour intrinsics scaled by
+    size / 1920, depth intrinsics by size / 640 (a 4:3 depth image as wide as the colour one, so
+    the hand has as many depth as colour pixels), FPHA's extrinsic."""
+    fpha = FPHACamera()
+    color_scale, depth_scale = np.diag([size / 1920, size / 1920, 1.0]), np.diag(
+        [size / 640, size / 640, 1.0])
+    return FPHACamera(color_K=color_scale @ fpha.color_K, depth_K=depth_scale @ fpha.depth_K,
+                      extrinsic=fpha.extrinsic, color_size=(size, round(size * 9 / 16)),
+                      depth_size=(size, round(size * 3 / 4)))
+
+
+def write_skeleton(path, joints):
+    """skeleton.txt: per line the frame index then 21 x (x, y, z) in mm, space separated."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = np.column_stack([np.arange(len(joints)), joints.reshape(len(joints), -1)])
+    np.savetxt(path, table, fmt=["%d"] + ["%.4f"] * (table.shape[1] - 1), delimiter=" ")
+
+
+def read_skeleton(path):
+    """Joints (F, 21, 3) of a skeleton.txt, frames in index order."""
+    try:
+        table = np.loadtxt(path, ndmin=2)
+    except ValueError as err:
+        raise ValueError(f"{path}: not a table of numbers ({err})") from err
+    if table.size == 0 or table.shape[1] != 64:
+        raise ValueError(f"{path}: expected lines of 64 numbers (frame index, 21 x 3 joint "
+                         f"coordinates), got shape {table.shape}")
+    return table[np.argsort(table[:, 0], kind="stable"), 1:].reshape(-1, 21, 3)
+
+
+def write_frames(frames, folder):
+    """Write (colour, depth, mask) frames as color/color_%04d.jpeg, depth/depth_%04d.png and
+    mask/mask_%04d.png under `folder`."""
+    for name in ("color", "depth", "mask"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    for index, (color, depth, mask) in enumerate(frames):
+        cv2.imwrite(str(folder / "color" / f"color_{index:04d}.jpeg"), color,
+                    [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        cv2.imwrite(str(folder / "depth" / f"depth_{index:04d}.png"), depth,
+                    [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+        cv2.imwrite(str(folder / "mask" / f"mask_{index:04d}.png"), mask,
+                    [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+
+
+def _video_name(subject, gesture, seq):
+    return f"Subject_{subject}/{gesture.name}/{seq}"
+
+
+def _write_video(video, *, root, camera, classes, frames, seed):
+    """Generate and write one video; `video` = (subject, class id, sequence)."""
+    subject_index, label, seq = video
+    subject = make_subject(seed, subject_index)
+    motion_seed, scene_seed = np.random.SeedSequence([seed, 1, subject_index, label, seq]).spawn(2)
+    joints = gesture_joints(classes[label], subject, frames, np.random.default_rng(motion_seed),
+                            camera)
+    name = _video_name(subject_index, classes[label], seq)
+    write_skeleton(root / POSES / name / "skeleton.txt", joints)
+    write_frames(render_video(joints, camera, np.random.default_rng(scene_seed), subject.skin),
+                 root / VIDEOS / name)
+
+
+def _single_threaded():
+    cv2.setNumThreads(1)  # the workers already fill the cores
+
+
+def generate_fpha(out, *, classes: int = 45, subjects: int = 6, seqs: int = 2, frames: int = 32,
+                  size: int = 320, seed: int = 0, workers: int = 2, progress: bool = True) -> Path:
+    """Generate the synthetic FPHA-format set at `out` and return its path.
+
+    `classes` gesture classes (the table in `motion`), `subjects` hands, `seqs` sequences per
+    (subject, class), each exactly `frames` frames long, colour `size` px wide. Split: within
+    every (subject, class) odd sequences train and even ones test; with seqs=1, subjects
+    alternate within every class. Written to `out`.tmp and renamed at the end, so an interrupted
+    run leaves no partial set at `out`. Same arguments, same files (whatever `workers`)."""
+    out = Path(out).expanduser()
+    table = gesture_classes(classes)
+    for name, value, low in (("subjects", subjects, 1), ("seqs", seqs, 1), ("frames", frames, 2),
+                             ("size", size, 64), ("workers", workers, 1)):
+        if value < low:
+            raise ValueError(f"generate_fpha: {name}={value}, must be at least {low}")
+    if seqs == 1 and subjects == 1:
+        raise ValueError("generate_fpha: with seqs=1 the split alternates subjects, so it needs "
+                         "subjects >= 2")
+    if out.exists():
+        raise FileExistsError(f"{out} exists: remove it or choose another folder")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted run
+    tmp.mkdir(parents=True)
+    camera = synthetic_camera(size)
+
+    videos = [(subject, label, seq) for subject in range(1, subjects + 1)
+              for label in range(classes) for seq in range(1, seqs + 1)]
+    job = partial(_write_video, root=tmp, camera=camera, classes=table, frames=frames, seed=seed)
+    bar = tqdm(total=len(videos), desc="synthetic FPHA videos", disable=not progress)
+    if workers == 1:
+        for video in videos:
+            job(video)
+            bar.update()
+    else:
+        with Pool(workers, initializer=_single_threaded) as pool:
+            for _ in pool.imap_unordered(job, videos):
+                bar.update()
+    bar.close()
+
+    def in_training(subject, label, seq):
+        return (subject + label) % 2 == 1 if seqs == 1 else seq % 2 == 1
+
+    lines = {True: [], False: []}
+    for subject, label, seq in videos:
+        lines[in_training(subject, label, seq)].append(
+            f"{_video_name(subject, table[label], seq)} {label}")
+    (tmp / SPLIT_FILE).write_text(f"Training {len(lines[True])}\n" + "".join(
+        f"{line}\n" for line in lines[True]) + f"Test {len(lines[False])}\n" + "".join(
+        f"{line}\n" for line in lines[False]))
+    camera.save(tmp)
+    arguments = dict(classes=classes, subjects=subjects, seqs=seqs, frames=frames, size=size,
+                     seed=seed)
+    (tmp / INFO_FILE).write_text(json.dumps({
+        "generator_version": GENERATOR_VERSION, "arguments": arguments,
+        "classes": [{"label": label, **asdict(gesture)} for label, gesture in enumerate(table)],
+    }, indent=1))
+    tmp.rename(out)
+    return out
+
+
+def ensure_fpha(cache_root=None, **generate_kwargs) -> Path:
+    """The synthetic set for `generate_kwargs` (those of `generate_fpha`, `out` excepted),
+    generated on first use under `cache_root` (default: $HANDMT_CACHE or ~/.cache/handmt) as
+    `synthetic-fpha-<hash of the arguments and generator version>` and reused afterwards."""
+    bound = inspect.signature(generate_fpha).bind(None, **generate_kwargs)
+    bound.apply_defaults()
+    content = {k: v for k, v in bound.arguments.items() if k not in ("out", "workers", "progress")}
+    key = hashlib.sha1(json.dumps({**content, "generator_version": GENERATOR_VERSION},
+                                  sort_keys=True).encode()).hexdigest()[:10]
+    cache_root = cache_root or os.environ.get("HANDMT_CACHE") or Path.home() / ".cache" / "handmt"
+    root = Path(cache_root).expanduser() / f"synthetic-fpha-{key}"
+    if not root.exists():
+        try:
+            generate_fpha(root, **generate_kwargs)
+        except FileExistsError:  # another process finished it first
+            pass
+    return root
+
+
+def render_skeleton(skeleton_path, out_dir, camera=None, seed=0):
+    """Render the colour, depth and mask frames of any skeleton.txt (depth-camera mm, e.g. real
+    FPHA motion) into `out_dir`/{color,depth,mask} in a random scene drawn from `seed`. The camera
+    defaults to `synthetic_camera(320)`; pass FPHACamera() for FPHA's full resolution."""
+    joints = read_skeleton(skeleton_path)
+    rng = np.random.default_rng([seed, 2])
+    out_dir = Path(out_dir)
+    write_frames(render_video(joints, camera or synthetic_camera(), rng, skin_tone(rng)), out_dir)
+    return out_dir

@@ -1,0 +1,48 @@
+"""Training and evaluation: options of the `train` and `eval` config sections."""
+
+from dataclasses import dataclass, field
+
+from ..config import ConfigError
+from ..registry import check_arguments
+from .optim import OPTIMIZERS, SCHEDULES
+
+
+@dataclass
+class TrainOptions:
+    epochs: int = 10
+    batch_size: int = 8
+    optimizer: dict = field(default_factory=lambda: {"name": "sgd", "lr": 0.01})
+    schedule: dict = field(default_factory=lambda: {"name": "cosine"})
+    clip_grad: float | None = 20.0  # max global gradient norm; null disables clipping
+    seed: int = 0
+    workers: int = 2
+    eval_every: int = 1  # epochs between validations (the last epoch is always validated)
+
+
+@dataclass
+class EvalOptions:
+    clips: int = 1  # temporal clips per test video
+    crops: int = 1  # spatial crops per clip (1 or 3)
+    batch_size: int = 8
+
+
+def check_config(cfg, train_path="train", eval_path="eval"):
+    train = cfg.get(train_path) or {}
+    check_arguments(TrainOptions, train, train_path)
+    OPTIMIZERS.check(train.get("optimizer", TrainOptions().optimizer), f"{train_path}.optimizer",
+                     params=None)
+    SCHEDULES.check(train.get("schedule", TrainOptions().schedule), f"{train_path}.schedule",
+                    optimizer=None, epochs=None)
+    check_arguments(EvalOptions, cfg.get(eval_path) or {}, eval_path)
+
+
+def train_options(cfg):
+    return TrainOptions(**(cfg.get("train") or {}))
+
+
+def eval_options(cfg):
+    return EvalOptions(**(cfg.get("eval") or {}))
+
+
+__all__ = ["ConfigError", "EvalOptions", "OPTIMIZERS", "SCHEDULES", "TrainOptions",
+           "check_config", "eval_options", "train_options"]

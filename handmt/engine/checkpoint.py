@@ -1,0 +1,71 @@
+"""Checkpoints: written atomically, read with `torch.load(weights_only=True)`.
+
+A checkpoint holds plain data only (tensors, numbers, strings, lists, dicts): model, optimizer
+and scheduler state, the epoch, the RNG states and the config it was trained with.
+"""
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def save_checkpoint(path, state):
+    """Write `state` to `path` through a temporary file in the same folder and a rename, so a
+    crash never leaves a truncated checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable handmt checkpoint: {err}") from err
+
+
+def load_model_state(model, state, source):
+    """Load `state['model']` into `model`, naming the checkpoint and the mismatching keys when it
+    comes from another model."""
+    if "model" not in state:
+        raise ValueError(f"{source}: no 'model' entry; keys: {', '.join(state)}")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state["model"]]
+    unexpected = [k for k in state["model"] if k not in expected]
+    wrong_shape = [k for k, v in state["model"].items()
+                   if k in expected and v.shape != expected[k].shape]
+    if missing or unexpected or wrong_shape:
+        def head(keys):
+            return ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
+        raise ValueError(f"{source} holds weights of another model: {len(missing)} missing "
+                         f"({head(missing)}), {len(unexpected)} unexpected ({head(unexpected)}), "
+                         f"{len(wrong_shape)} of another shape ({head(wrong_shape)})")
+    model.load_state_dict(state["model"])
+
+
+def rng_state():
+    """RNG states as plain data (numpy's array as a list, so weights_only loading accepts it)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": [kind, keys.tolist(), pos, has_gauss, gauss]}
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    random.setstate(tuple(state["python"]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))

@@ -1,0 +1,7 @@
+"""Blocks shared by several models (DESIGN.md, Principles)."""
+
+from .action import Action
+from .temporal_shift import ClipLayer, LearnableShift, TemporalShift, set_num_segments, shift_frames
+
+__all__ = ["Action", "ClipLayer", "LearnableShift", "TemporalShift", "set_num_segments",
+           "shift_frames"]

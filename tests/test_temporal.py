@@ -1,13 +1,11 @@
 """Temporal shift and the ACTION module (DESIGN.md, "ACTION module and temporal shift"), and the
 TSN / TSM / ACTION-Net backbones they make."""
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
+from handmt import load_config
 from handmt.models import build
 from handmt.models.layers import (
     Action,
@@ -23,16 +21,10 @@ def count(model):
 
 
 def recognizer(temporal, arch="resnet18", classes=5):
-    """A model whose residual branches are live: timm zero-initializes each block's last BN, so
-    at initialization every block is the identity and conv1's temporal layer changes nothing."""
-    model = build({"model": {"backbone": {"name": "resnet_tsn", "arch": arch,
-                                          "temporal": temporal},
-                             "heads": {"gesture": {"name": "clip_classifier",
-                                                   "num_classes": classes, "dropout": 0.0}}}})
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            torch.nn.init.ones_(module.weight)
-    return model
+    return build({"model": {"backbone": {"name": "resnet_tsn", "arch": arch,
+                                         "temporal": temporal},
+                            "heads": {"gesture": {"name": "clip_classifier",
+                                                  "num_classes": classes, "dropout": 0.0}}}})
 
 
 def test_shift_at_initialization_is_tsms_zero_padded_shift():
@@ -137,7 +129,7 @@ def test_motion_excitation_is_neutral_for_a_still_clip_and_at_the_last_frame():
 def test_action_resnet50_has_the_published_parameter_count():
     # Bias-free convs + affine BN in the motion path, as ACTION-Net's public code: 27,895,919
     # (the MSD paper's Table I: 27.9M); TSM adds no parameters to TSN's 23,678,099.
-    cfg = yaml.safe_load(Path("configs/egogesture_action.yaml").read_text())
+    cfg = load_config("configs/egogesture_action.yaml")
     assert count(build(cfg)) == 27_895_919
     assert count(recognizer("tsm", "resnet50", 83)) == 23_678_099
 
@@ -173,4 +165,6 @@ def test_clips_do_not_affect_each_other_and_the_clip_length_comes_from_the_clip(
         with torch.no_grad():
             together = model({"rgb": clips})["logits"]
             alone = torch.cat([model({"rgb": clips[i:i + 1]})["logits"] for i in range(3)])
-        torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+        # ACTION sums three excited copies (about 4.5 x) per block, so untrained logits in eval
+        # mode reach the hundreds: compare at that scale
+        torch.testing.assert_close(together, alone, rtol=0, atol=1e-5 * alone.abs().max())

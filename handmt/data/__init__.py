@@ -2,17 +2,24 @@
 
 A config's `data` section is {name, root, cache, augment, synthetic, **dataset arguments}:
 `root: null` means the synthetic FPHA-format set described by `synthetic` (generated once into
-the cache folder), `augment` configures the training clip augmentation, `cache: true` keeps
-decoded clips in an HDF5 file next to the data.
+cache_home()), `augment` configures the training clip augmentation, `cache: true` keeps decoded
+clips in an HDF5 file under cache_home()/clips.
 """
 
 from pathlib import Path
+
+import cv2
 
 from ..config import ConfigError
 from ..registry import Registry, check_arguments
 
 DATASETS = Registry("dataset")
 
+# OpenCV's own thread pool does not survive fork (DataLoader workers can deadlock in their first
+# cv2 call), and the loader workers already use the cores.
+cv2.setNumThreads(1)
+
+from .cache import cache_home  # noqa: E402
 from .fpha import FPHADataset  # noqa: E402
 from .synthetic import ensure_fpha, generate_fpha  # noqa: E402
 from .transforms import build_train_transform  # noqa: E402
@@ -58,7 +65,7 @@ def build_dataset(data, split, clips=1, crops=1):
     transform = None
     if split == "train" and data.get("augment") is not None:
         transform = build_train_transform(size=kwargs.get("size", 224), **data["augment"])
-    cache_dir = str(root / ".handmt_cache") if data.get("cache", False) else None
+    cache_dir = str(cache_home() / "clips") if data.get("cache", False) else None
     return fn(root=str(root), split=split, transform=transform, cache_dir=cache_dir,
               clips=clips, crops=crops, **kwargs)
 

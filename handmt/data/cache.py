@@ -24,6 +24,11 @@ from tqdm import tqdm
 WRITE_CHUNK = 64  # frames decoded at a time while building: bounds the memory of long videos
 
 
+def cache_home():
+    """Where handmt keeps generated data and clip caches: $HANDMT_CACHE, else ~/.cache/handmt."""
+    return Path(os.environ.get("HANDMT_CACHE") or Path.home() / ".cache" / "handmt").expanduser()
+
+
 def digest(value):
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 

@@ -66,7 +66,7 @@ class FPHACamera:
         return points @ self.extrinsic[:, :3].T + self.extrinsic[:, 3]
 
     def to_depth(self, points):
-        """Colour-camera points (..., 3) -> depth-camera points (..., 3), the inverse of to_color."""
+        """Colour-camera points (..., 3) -> depth-camera points (..., 3); inverse of to_color."""
         points = np.asarray(points, dtype=np.float64)
         return (points - self.extrinsic[:, 3]) @ self.extrinsic[:, :3]
 

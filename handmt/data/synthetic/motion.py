@@ -23,12 +23,12 @@ Class table (`gesture_classes(45)`, the default; `classes=N` takes the first N r
 | 9, 10 | swipe_right, swipe_left | swipe(right) | forward, reversed |
 | 11, 12 | open_then_close_middle, close_then_open_middle | open_close(middle) | fwd, rev |
 | 13, 14 | tap_middle, double_tap_middle | tap(middle) | 1 tap, 2 taps |
-| 15, 16 | rotate_in, rotate_out | turn (pronation about the forearm) | forward, reversed |
+| 15, 16 | rotate_in, rotate_out | pronate (turn about the forearm) | forward, reversed |
 | 17, 18, 19 | swipe_up_constant, _accelerating, _decelerating | swipe(up) | speed profile |
 | 20, 21 | push, pull | swipe(toward the camera) | forward, reversed |
 | 22, 23 | open_then_close_thumb, close_then_open_thumb | open_close(thumb) | fwd, rev |
 | 24, 25 | tap_ring, double_tap_ring | tap(ring) | 1 tap, 2 taps |
-| 26, 27, 28 | point_index, victory, thumbs_up | shape (form a static hand shape) | forward |
+| 26, 27, 28 | point_index, victory, thumbs_up | hold_shape (form a hand shape) | forward |
 | 29, 30 | open_then_close_pinky, close_then_open_pinky | open_close(pinky) | fwd, rev |
 | 31, 32 | tap_pinky, double_tap_pinky | tap(pinky) | 1 tap, 2 taps |
 | 33, 34 | wave, swipe_down | wave (wrist deviation); swipe(up) | forward; reversed |
@@ -36,7 +36,7 @@ Class table (`gesture_classes(45)`, the default; `classes=N` takes the first N r
 | 37, 38 | tap_thumb, double_tap_thumb | tap(thumb) | 1 tap, 2 taps |
 | 39, 40 | pinch, release | pinch(thumb, index) | forward, reversed |
 | 41, 42 | open_then_close_all, close_then_open_all | open_close(all) | fwd, rev |
-| 43, 44 | spread_fingers, join_fingers | spread | forward, reversed |
+| 43, 44 | spread_fingers, join_fingers | spread_fingers | forward, reversed |
 | 45... | open_then_close_<fingers>, close_then_open_<fingers> | open_close(others) | fwd, rev |
 
 open_close goes rest -> fully open -> closed; its reversal closed -> open -> rest. Classes past 45
@@ -97,7 +97,7 @@ PROFILES = {
     "accelerating": lambda u: u ** 2,
     "decelerating": lambda u: 1.0 - (1.0 - u) ** 2,
 }
-ALL = (0, 1, 2, 3, 4)
+ALL = tuple(range(len(FINGERS)))
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,7 @@ def skin_tone(rng):
     """A skin colour (BGR, 0-1) between two neighbouring tones of SKIN_TONES."""
     tone = rng.uniform(0, len(SKIN_TONES) - 1)
     low = int(tone)
-    return SKIN_TONES[low] + (tone - low) * (SKIN_TONES[min(low + 1, len(SKIN_TONES) - 1)]
-                                             - SKIN_TONES[low])
+    return SKIN_TONES[low] + (tone - low) * (SKIN_TONES[low + 1] - SKIN_TONES[low])
 
 
 def make_subject(seed, index):
@@ -162,16 +161,16 @@ RIGHT, UP, TOWARD_CAMERA = (90.0, 0.0, 0.0), (0.0, -60.0, 0.0), (0.0, 0.0, -80.0
 BASE_CLASSES = [
     *_open_close((1,)), *_taps(1), *_pair("circle_cw", "circle_ccw", "circle"),
     *_speeds("close_all", "close"), *_pair("swipe_right", "swipe_left", "swipe", RIGHT),
-    *_open_close((2,)), *_taps(2), *_pair("rotate_in", "rotate_out", "turn"),
+    *_open_close((2,)), *_taps(2), *_pair("rotate_in", "rotate_out", "pronate"),
     *_speeds("swipe_up", "swipe", UP), *_pair("push", "pull", "swipe", TOWARD_CAMERA),
     *_open_close((0,)), *_taps(3),
-    GestureClass("point_index", "shape", ((0.7, 0.0, 1.0, 1.0, 1.0), 0.2)),
-    GestureClass("victory", "shape", ((0.8, 0.0, 0.0, 1.0, 1.0), 1.0)),
-    GestureClass("thumbs_up", "shape", ((-0.1, 1.0, 1.0, 1.0, 1.0), 0.0)),
+    GestureClass("point_index", "hold_shape", ((0.7, 0.0, 1.0, 1.0, 1.0), 0.2)),
+    GestureClass("victory", "hold_shape", ((0.8, 0.0, 0.0, 1.0, 1.0), 1.0)),
+    GestureClass("thumbs_up", "hold_shape", ((-0.1, 1.0, 1.0, 1.0, 1.0), 0.0)),
     *_open_close((4,)), *_taps(4),
     GestureClass("wave", "wave"), GestureClass("swipe_down", "swipe", (UP,), True),
     *_open_close((1, 2)), *_taps(0), *_pair("pinch", "release", "pinch"),
-    *_open_close(ALL), *_pair("spread_fingers", "join_fingers", "spread"),
+    *_open_close(ALL), *_pair("spread_fingers", "join_fingers", "spread_fingers"),
 ]
 USED_SUBSETS = {c.args[0] for c in BASE_CLASSES if c.program == "open_close"}
 EXTRA_CLASSES = [cls for size in range(1, 6) for fingers in combinations(range(5), size)
@@ -240,7 +239,7 @@ def swipe(phase, art, amp, displacement):
     return art
 
 
-def turn(phase, art, amp):
+def pronate(phase, art, amp):
     art.turn[:, 1] += np.radians(70.0) * amp * (phase - 0.5)  # about the forearm axis
     return art
 
@@ -250,7 +249,7 @@ def wave(phase, art, amp):
     return art
 
 
-def shape(phase, art, amp, closure, spread):
+def hold_shape(phase, art, amp, closure, spread):
     art.closure = keyframes(phase, [0.0, 0.35, 1.0], [art.closure[0], closure, closure])
     art.spread = keyframes(phase, [0.0, 0.35, 1.0], [art.spread[0], spread, spread])
     art.offset[:, 1] += 8.0 * amp * np.sin(2 * np.pi * phase)  # the shape is shown, held up
@@ -266,14 +265,14 @@ def pinch(phase, art, amp):
     return art
 
 
-def spread(phase, art, amp):
+def spread_fingers(phase, art, amp):
     art.closure[:] = np.minimum(art.closure, 0.1)
     art.spread = keyframes(phase, [0.0, 1.0], [-0.2, np.minimum(1.1 * amp, 1.2)])
     return art
 
 
-PROGRAMS = {fn.__name__: fn for fn in (open_close, tap, close, circle, swipe, turn, wave, shape,
-                                       pinch, spread)}
+PROGRAMS = {fn.__name__: fn for fn in (open_close, tap, close, circle, swipe, pronate, wave,
+                                       hold_shape, pinch, spread_fingers)}
 
 
 def _unit(v):
@@ -287,8 +286,9 @@ def _bearing(degrees, tilt=0.0):
                      np.broadcast_to(np.sin(t), np.shape(b))], axis=-1)
 
 
-def hand_joints(bone_lengths, closure, spread):
-    """Forward kinematics in the hand frame (wrist at the origin): (F, 21, 3) mm.
+def hand_joints(bone_lengths, closure, spreads):
+    """Forward kinematics: bone lengths (20,), closure (F, 5) and spread (F,) -> joints (F, 21, 3)
+    in mm in the hand frame, wrist at the origin.
 
     Each finger flexes in the plane spanned by its bearing direction and its curl direction
     (the palm normal for the four fingers, across the palm for the thumb)."""
@@ -296,8 +296,9 @@ def hand_joints(bone_lengths, closure, spread):
     lengths = dict(zip(BONES, bone_lengths, strict=True))
     joints = np.zeros((frames, NUM_JOINTS, 3))
     z_axis = np.array([0.0, 0.0, 1.0])
-    spread = np.clip(spread, -0.3, 1.3)[:, None] * (1.0 - 0.6 * np.clip(closure, 0.0, 1.0))
-    bearing = FINGER_BEARING_TOGETHER + spread * (FINGER_BEARING_SPREAD - FINGER_BEARING_TOGETHER)
+    # Closed fingers cannot spread much.
+    spreads = np.clip(spreads, -0.3, 1.3)[:, None] * (1.0 - 0.6 * np.clip(closure, 0.0, 1.0))
+    bearing = FINGER_BEARING_TOGETHER + spreads * (FINGER_BEARING_SPREAD - FINGER_BEARING_TOGETHER)
     metacarpal = _bearing(METACARPAL_BEARING, METACARPAL_TILT)
     for finger, chain in enumerate(FINGER_CHAINS):
         joints[:, chain[0]] = lengths[(WRIST, chain[0])] * metacarpal[finger]
@@ -323,10 +324,10 @@ BASE_ROTATION = Rotation.from_matrix(np.array([
 ])) * Rotation.from_euler("y", 35.0, degrees=True)
 
 
-def smooth_noise(rng, frames, shape, scale, knots=5):
-    """Smooth random curves (frames, *shape): eased interpolation of normal knots."""
+def smooth_noise(rng, frames, dims, scale, knots=5):
+    """Smooth random curves (frames, *dims): eased interpolation of normal knots."""
     return keyframes(np.linspace(0.0, 1.0, frames), np.linspace(0.0, 1.0, knots),
-                     rng.normal(0.0, scale, (knots, *shape)))
+                     rng.normal(0.0, scale, (knots, *dims)))
 
 
 def gesture_timing(rng, frames, speed, profile):
@@ -341,17 +342,18 @@ def gesture_timing(rng, frames, speed, profile):
 
 def fit_in_view(joints, camera, margin=0.06):
     """Translate the sequence parallel to the image plane so that every joint projects inside
-    both images with `margin` (a fraction of the width) to spare."""
+    both images with `margin` (a fraction of the width) to spare. Two rounds: a shift that fits
+    one camera can push the hand out of the other one's narrower side."""
     depth = np.median(joints[..., 2])
-    for K, (width, height), points in ((camera.depth_K, camera.depth_size, joints),
-                                       (camera.color_K, camera.color_size,
-                                        camera.to_color(joints))):
-        uv = points[..., :2] / points[..., 2:] * K[[0, 1], [0, 1]] + K[:2, 2]
-        pad = margin * width
-        low, high = uv.reshape(-1, 2).min(0), uv.reshape(-1, 2).max(0)
-        limit = np.array([width, height], dtype=float) - pad
-        shift = np.maximum(pad - low, 0.0) - np.maximum(high - limit, 0.0)
-        joints = joints + np.append(shift * depth / K[[0, 1], [0, 1]], 0.0)
+    for _ in range(2):
+        for project, K, (width, height) in (
+                (camera.project_depth, camera.depth_K, camera.depth_size),
+                (camera.project_color, camera.color_K, camera.color_size)):
+            uv = project(joints).reshape(-1, 2)
+            pad = margin * width
+            limit = np.array([width, height]) - pad
+            shift = np.maximum(pad - uv.min(0), 0.0) - np.maximum(uv.max(0) - limit, 0.0)
+            joints = joints + np.append(shift * depth / K[[0, 1], [0, 1]], 0.0)
     return joints
 
 
@@ -367,13 +369,12 @@ def gesture_joints(gesture, subject, frames, rng, camera):
         offset=np.zeros((frames, 3)), turn=np.zeros((frames, 3)))
     art = PROGRAMS[gesture.program](phase, rest, rng.uniform(0.85, 1.15), *gesture.args)
     closure = np.clip(art.closure + smooth_noise(rng, frames, (5,), 0.03), -0.1, 1.05)
-    spread = art.spread + smooth_noise(rng, frames, (), 0.05)
+    spreads = art.spread + smooth_noise(rng, frames, (), 0.05)
     offset = art.offset + smooth_noise(rng, frames, (3,), 3.0)
-    turn = art.turn + smooth_noise(rng, frames, (3,), 0.03)
+    turn = Rotation.from_rotvec(art.turn + smooth_noise(rng, frames, (3,), 0.03))
 
-    rotation = (BASE_ROTATION * Rotation.from_rotvec(rng.normal(0.0, 0.2, 3))
-                * Rotation.from_rotvec(turn)).as_matrix()
+    rotation = (BASE_ROTATION * Rotation.from_rotvec(rng.normal(0.0, 0.2, 3)) * turn).as_matrix()
     wrist = rng.uniform([-40.0, 45.0, 300.0], [40.0, 75.0, 380.0]) + offset
-    local = hand_joints(subject.bone_lengths, closure, spread)
+    local = hand_joints(subject.bone_lengths, closure, spreads)
     joints = fit_in_view(np.einsum("fij,fkj->fki", rotation, local) + wrist[:, None], camera)
     return joints[::-1].copy() if gesture.reversed else joints

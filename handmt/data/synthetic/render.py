@@ -2,18 +2,20 @@
 
 Implements the renderer of DESIGN.md, "Synthetic FPHA-format data". The hand is drawn from its
 21 joints alone (so any skeleton, real FPHA motion included, can be rendered): tapered capsules
-along the bones, an ellipsoid palm, a sleeved forearm, z-buffered against a static scene.
+along the bones, a palm of thick metacarpal capsules, a sleeved forearm, all z-buffered, in front
+of a static scene that lies behind the hand's farthest joint.
 
-- colour (colour camera, `camera.to_color` + `color_K`): cluttered background with
-  skin-coloured blobs, near objects, Lambert + specular shading under a light that moves, global
-  illumination drift and colour cast, sensor noise, JPEG.
-- depth (depth camera, `depth_K`, uint16 mm, 0 = invalid): a far table/wall plane (>= 700 mm),
-  the same near objects, axial noise growing with depth, random dropouts, dropouts along depth
-  edges and a few invalid patches. Depth separates the hand from the clutter, colour does not.
-- mask (colour image pixels, uint8 0/255): visible hand pixels (the forearm is a sleeve, not hand).
+- colour (colour camera, `camera.to_color` + `color_K`): cluttered background with skin-coloured
+  blobs and finger-like strokes, near objects, Lambert + specular shading under a light that
+  wanders, global illumination drift and colour cast, sensor noise (JPEG on writing).
+- depth (depth camera, `depth_K`, uint16 mm, 0 = invalid): a table/wall plane at 700 mm or more,
+  the same near objects, disparity-quantized noise (error growing with depth squared), random
+  dropouts, dropouts along depth edges and a few unreadable patches. Depth separates the hand
+  from the clutter; colour does not.
+- mask (colour image pixels, uint8 0/255): the visible hand (the forearm is a sleeve, not hand).
 
-Speed: each primitive is evaluated only inside its bounding box, the scene (background, objects,
-noise banks) once per video; a frame costs a few ms at 320 px.
+Speed: all capsules are evaluated in one vectorized pass, each only inside its bounding box; the
+scene (backgrounds, objects, noise banks) is built once per video. A 320 px frame costs a few ms.
 """
 
 import colorsys
@@ -23,42 +25,42 @@ import cv2
 import numpy as np
 
 from ...hand import BONES, FINGER_CHAINS, WRIST
+from ..camera import project
 
-NEAR_MM = 120.0  # primitives are clipped to the half-space in front of this plane
+NEAR_MM = 120.0  # capsules are clipped to the half-space in front of this plane
+DISPARITY_MM = 250_000.0  # depth = DISPARITY_MM / disparity, disparity in whole steps
+NO_DISPARITY = -1e9  # marks unreadable pixels: its depth saturates to 0
 HAND, SLEEVE = 0, 1  # part ids; distractor objects follow
 
 # (start, end) radii in mm of each bone's capsule in `hand.BONES` order, for a hand whose
 # wrist-to-middle-MCP bone is REFERENCE_PALM_MM long; other hands scale them.
 REFERENCE_PALM_MM = 84.0
 BONE_RADII = np.array([
-    [16.0, 13.0], [12.0, 11.0], [12.0, 11.0], [12.0, 10.5], [11.0, 9.5],
+    [16.0, 13.0], [13.0, 11.5], [13.0, 11.5], [13.0, 11.0], [12.5, 10.0],
     [12.0, 10.5], [10.5, 9.5], [9.5, 8.5],
     [9.8, 9.0], [9.0, 8.3], [8.3, 7.4],
     [10.2, 9.4], [9.4, 8.6], [8.6, 7.7],
     [9.6, 8.9], [8.9, 8.2], [8.2, 7.3],
     [8.5, 7.8], [7.8, 7.2], [7.2, 6.6],
 ])
-TIPS = np.array([BONES.index((chain[2], chain[3])) for chain in FINGER_CHAINS])
+MIDDLE_MCP = FINGER_CHAINS[2][0]
 MCPS = np.array([chain[0] for chain in FINGER_CHAINS[1:]])  # index..pinky
+METACARPALS = np.array([BONES.index((WRIST, mcp)) for mcp in MCPS])
+TIPS = np.array([BONES.index((chain[2], chain[3])) for chain in FINGER_CHAINS])
+PALM_BASE_SPREAD = 0.6  # metacarpals start this fraction of the knuckle spread apart
 
 
 @dataclass
 class Shapes:
-    """Primitives in one camera's frame (mm): capsules (N, 2, 3) ends with (N, 2) radii, and
-    ellipsoids with (M, 3) centres and (M, 3, 3) half-axes as columns; each has a part id."""
+    """Tapered capsules in one camera's frame (mm): ends (N, 2, 3), radii (N, 2), part ids (N,)."""
 
-    capsule_ends: np.ndarray
-    capsule_radii: np.ndarray
-    capsule_parts: np.ndarray
-    centres: np.ndarray
-    axes: np.ndarray
-    ellipsoid_parts: np.ndarray
+    ends: np.ndarray
+    radii: np.ndarray
+    parts: np.ndarray
 
     def moved(self, camera):
         """The same shapes seen from the colour camera (they are given in the depth camera's)."""
-        rotation = camera.extrinsic[:, :3]
-        return Shapes(camera.to_color(self.capsule_ends), self.capsule_radii, self.capsule_parts,
-                      camera.to_color(self.centres), rotation @ self.axes, self.ellipsoid_parts)
+        return Shapes(camera.to_color(self.ends), self.radii, self.parts)
 
 
 def _unit(v):
@@ -66,30 +68,19 @@ def _unit(v):
 
 
 def hand_shapes(joints):
-    """Capsules and palm ellipsoid of a hand from its joints (21, 3), plus the sleeved forearm."""
-    along = joints[MCPS].mean(0) - joints[WRIST]
-    palm_length = np.linalg.norm(along)
-    scale = np.linalg.norm(joints[FINGER_CHAINS[2][0]] - joints[WRIST]) / REFERENCE_PALM_MM
-    along = along / palm_length
-    across = joints[MCPS[0]] - joints[MCPS[-1]]
-    half_width = 0.5 * np.linalg.norm(across) + 9.0 * scale
-    across = _unit(across - (across @ along) * along)
-    normal = np.cross(along, across)
-
-    ends = joints[np.array(BONES)].copy()
+    """Capsules of a hand from its joints (21, 3): one per bone, the metacarpals spread apart at
+    the wrist so that they fill the palm, a knuckle bar, and the sleeved forearm."""
+    scale = np.linalg.norm(joints[MIDDLE_MCP] - joints[WRIST]) / REFERENCE_PALM_MM
+    ends = joints[np.array(BONES)]
     radii = BONE_RADII * scale
     # Fingertip joints lie on the skin: stop the capsule axis one radius short of them.
-    tip_direction = _unit(ends[TIPS, 1] - ends[TIPS, 0])
-    ends[TIPS, 1] -= tip_direction * radii[TIPS, 1:]
-    knuckles = joints[MCPS[[0, -1]]]
-    forearm = joints[WRIST] - along[None] * np.array([[18.0], [260.0]]) * scale
-    ends = np.concatenate([ends, knuckles[None], forearm[None]])
-    radii = np.concatenate([radii, [[10.5 * scale, 9.5 * scale]], [[30 * scale, 40 * scale]]])
-    parts = np.array([HAND] * (len(BONES) + 1) + [SLEEVE])
-
-    centre = joints[WRIST] + along * 0.52 * palm_length
-    axes = np.stack([along * 0.58 * palm_length, across * half_width, normal * 14.0 * scale], 1)
-    return Shapes(ends, radii, parts, centre[None], axes[None], np.array([HAND]))
+    ends[TIPS, 1] -= _unit(ends[TIPS, 1] - ends[TIPS, 0]) * radii[TIPS, 1:]
+    ends[METACARPALS, 0] += PALM_BASE_SPREAD * (joints[MCPS] - joints[MIDDLE_MCP])
+    along = _unit(joints[MCPS].mean(0) - joints[WRIST])
+    forearm = joints[WRIST] - along * np.array([[18.0], [260.0]]) * scale
+    ends = np.concatenate([ends, joints[MCPS[[0, -1]]][None], forearm[None]])
+    radii = np.concatenate([radii, np.array([[10.5, 9.5], [30.0, 40.0]]) * scale])
+    return Shapes(ends, radii, np.array([HAND] * (len(BONES) + 1) + [SLEEVE]))
 
 
 def _clip_near(ends, radii):
@@ -107,50 +98,43 @@ def _clip_near(ends, radii):
 
 @dataclass
 class Layer:
-    """Rasterized primitives inside `box` = (x0, y0, x1, y1): z (mm, inf where empty), part id
-    (-1 where empty), diffuse shade and specular highlight (when a light was given)."""
+    """Rasterized shapes inside `box` = (x0, y0, x1, y1): z (mm, inf where empty), part id (-1
+    where empty), diffuse shade and specular highlight (when a light was given)."""
 
     box: tuple
     z: np.ndarray
     part: np.ndarray
-    shade: np.ndarray | None
-    highlight: np.ndarray | None
+    shade: np.ndarray | None = None
+    highlight: np.ndarray | None = None
+
+    @property
+    def window(self):
+        x0, y0, x1, y1 = self.box
+        return slice(y0, y1), slice(x0, x1)
 
 
 def rasterize(shapes, K, size, light=None, ambient=0.45):
     """Z-buffer `shapes` into an image of `size` = (width, height) with intrinsics K.
 
-    Capsules are drawn in image space: the projected axis with a radius interpolated along it,
-    depth bulging by the 3D radius toward the camera. Ellipsoids are ray-cast exactly. With a
-    `light` (unit vector toward it, camera frame) it also returns Lambert shade and a Phong
-    highlight. Every primitive is evaluated inside its bounding box only, all of them in one
-    vectorized pass. Returns None when nothing falls inside the image."""
-    (fx, fy), (cx, cy) = K[[0, 1], [0, 1]].tolist(), K[:2, 2].tolist()
-    ends, radii, keep = _clip_near(shapes.capsule_ends, shapes.capsule_radii)
-    uv = ends[..., :2] / ends[..., 2:] * (fx, fy) + (cx, cy)
-    pix_radii = fx * radii / ends[..., 2]
-    capsule_boxes = np.concatenate([(uv - pix_radii[..., None]).min(1),
-                                    (uv + pix_radii[..., None]).max(1)], 1)
-    # Ellipsoid boxes: the projected corners of their bounding parallelepipeds.
-    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, 8)
-    corners = shapes.centres[:, None] + np.einsum("mij,jk->mki", shapes.axes, signs)
-    in_front = corners[..., 2].min(1) > NEAR_MM
-    corner_uv = corners[..., :2] / np.maximum(corners[..., 2:], NEAR_MM) * (fx, fy) + (cx, cy)
-    ellipsoid_boxes = np.concatenate([corner_uv.min(1), corner_uv.max(1)], 1)[in_front]
-    capsule_boxes, ellipsoid_boxes = (_pixel_boxes(b, size) for b in (capsule_boxes,
-                                                                      ellipsoid_boxes))
-    boxes = np.concatenate([capsule_boxes, ellipsoid_boxes])
-    x0, y0 = boxes[:, :2].min(0) if len(boxes) else (0, 0)
-    x1, y1 = boxes[:, 2:].max(0) if len(boxes) else (0, 0)
+    A capsule is drawn in image space: its projected axis with a pixel radius interpolated along
+    it, the depth bulging toward the camera by the 3D radius. All capsules are evaluated in one
+    vectorized pass over the pixels of their bounding boxes. With a `light` (unit vector toward
+    it, camera frame) it also returns Lambert shade and a Phong highlight. Returns None when
+    nothing falls inside the image."""
+    ends, radii, keep = _clip_near(shapes.ends, shapes.radii)
+    uv = project(ends, K)
+    pix_radii = K[0, 0] * radii / ends[..., 2]
+    boxes = np.concatenate([np.floor((uv - pix_radii[..., None]).min(1)),
+                            np.ceil((uv + pix_radii[..., None]).max(1)) + 1], 1)
+    boxes = np.clip(boxes, 0, [*size, *size]).astype(int)
+    if not len(boxes):
+        return None
+    (x0, y0), (x1, y1) = boxes[:, :2].min(0), boxes[:, 2:].max(0)
     if x1 <= x0 or y1 <= y0:
         return None
 
-    fragments = [_capsule_fragments(uv, ends[..., 2], radii, pix_radii, capsule_boxes),
-                 _ellipsoid_fragments(shapes.centres[in_front], shapes.axes[in_front],
-                                      ellipsoid_boxes, (fx, fy, cx, cy))]
-    u, v, z, normal, owner = (np.concatenate(f, axis=-1) for f in zip(*fragments, strict=True))
-    parts = np.concatenate([shapes.capsule_parts[keep], shapes.ellipsoid_parts[in_front]])
-    # Resolve visibility: the nearest fragment of every pixel wins.
+    u, v, z, normal, owner = _capsule_fragments(uv, ends[..., 2], radii, pix_radii, boxes)
+    # Visibility: the nearest fragment of every pixel wins.
     width, height = x1 - x0, y1 - y0
     flat = ((v - y0) * width + (u - x0)).astype(np.intp)
     zbuf = np.full(width * height, np.inf, np.float32)
@@ -158,8 +142,8 @@ def rasterize(shapes, K, size, light=None, ambient=0.45):
     win = np.nonzero(z <= zbuf[flat])[0]
     flat = flat[win]
     part = np.full(width * height, -1, np.int8)
-    part[flat] = parts[owner[win].astype(np.intp)]
-    shade = highlight = None
+    part[flat] = shapes.parts[keep][owner[win].astype(np.intp)]
+    layer = Layer((x0, y0, x1, y1), zbuf.reshape(height, width), part.reshape(height, width))
     if light is not None:
         normals = np.zeros((3, width * height), np.float32)
         normals[:, flat] = normal[:, win]
@@ -168,39 +152,27 @@ def rasterize(shapes, K, size, light=None, ambient=0.45):
         highlight = np.maximum(_unit(light - np.float32([0, 0, 1])) @ normals, 0.0)
         for _ in range(4):  # a Phong exponent of 16
             highlight *= highlight
-        shade, highlight = shade.reshape(height, width), highlight.reshape(height, width)
-    return Layer((x0, y0, x1, y1), zbuf.reshape(height, width), part.reshape(height, width),
-                 shade, highlight)
-
-
-def _pixel_boxes(boxes, size):
-    """Float boxes (x0, y0, x1, y1) -> integer pixel ranges [x0, x1) x [y0, y1) in the image."""
-    boxes = np.concatenate([np.floor(boxes[:, :2]), np.ceil(boxes[:, 2:]) + 1], 1)
-    return np.clip(boxes, 0, [size[0], size[1], size[0], size[1]]).astype(int)
-
-
-def _box_pixels(boxes):
-    """The pixels of every box, concatenated: counts per box, u and v (float32)."""
-    widths, heights = (boxes[:, 2:] - boxes[:, :2]).clip(0).T
-    counts = widths * heights
-    x0, y0, widths, starts = np.repeat(np.stack([boxes[:, 0], boxes[:, 1], widths,
-                                                 np.cumsum(counts) - counts]).astype(np.float32),
-                                       counts, axis=1)
-    k = np.arange(counts.sum(), dtype=np.float32) - starts  # index inside the box
-    row = np.floor((k + 0.5) / widths)
-    return counts, x0 + (k - row * widths), y0 + row
+        layer.shade, layer.highlight = shade.reshape(height, width), highlight.reshape(height,
+                                                                                       width)
+    return layer
 
 
 def _capsule_fragments(uv, depth, radii, pix_radii, boxes):
-    """Covered pixels of each capsule: u, v, z, normal (3, n), capsule index."""
-    counts, u, v = _box_pixels(boxes)
+    """Covered pixels of the capsules: u, v, z, normal (3, n) and capsule index, float32."""
+    widths, heights = (boxes[:, 2:] - boxes[:, :2]).clip(0).T
+    counts = widths * heights
     axis = uv[:, 1] - uv[:, 0]
     inverse = 1.0 / np.maximum((axis * axis).sum(1), 1e-6)
-    params = np.stack([*uv[:, 0].T, *(axis * inverse[:, None]).T, *axis.T,
-                       pix_radii[:, 0], np.diff(pix_radii)[:, 0], depth[:, 0],
-                       np.diff(depth)[:, 0], radii[:, 0], np.diff(radii)[:, 0],
-                       np.arange(len(uv))]).astype(np.float32)
-    ax, ay, gx, gy, ex, ey, R0, dR, z0, dz, r0, dr, owner = np.repeat(params, counts, axis=1)
+    params = np.stack([boxes[:, 0], boxes[:, 1], widths, np.cumsum(counts) - counts,
+                       *uv[:, 0].T, *(axis * inverse[:, None]).T, *axis.T,
+                       pix_radii[:, 0], pix_radii[:, 1] - pix_radii[:, 0],
+                       depth[:, 0], depth[:, 1] - depth[:, 0], radii[:, 0],
+                       radii[:, 1] - radii[:, 0], np.arange(len(uv))]).astype(np.float32)
+    (x0, y0, widths, starts, ax, ay, gx, gy, ex, ey, R0, dR, z0, dz, r0, dr,
+     owner) = np.repeat(params, counts, axis=1)
+    k = np.arange(counts.sum(), dtype=np.float32) - starts  # pixel index inside its box
+    row = np.floor((k + 0.5) / widths)
+    u, v = x0 + (k - row * widths), y0 + row
     du, dv = u - ax, v - ay
     s = np.clip(du * gx + dv * gy, 0.0, 1.0)  # position along the projected axis
     R = R0 + s * dR
@@ -210,36 +182,6 @@ def _capsule_fragments(uv, depth, radii, pix_radii, boxes):
     bulge = np.sqrt(np.maximum(1.0 - dx * dx - dy * dy, 0.0))
     z = z0[inside] + s * dz[inside] - (r0[inside] + s * dr[inside]) * bulge
     return u[inside], v[inside], z, np.stack([dx, dy, -bulge]), owner[inside]
-
-
-def _ellipsoid_fragments(centres, axes, boxes, intrinsics):
-    """Covered pixels of each ellipsoid, ray-cast: the ray X = t (x, y, 1) in the ellipsoid's
-    unit-sphere coordinates is o + t d, with |o + t d| = 1 at the surface (z = t)."""
-    fx, fy, cx, cy = intrinsics
-    counts, u, v = _box_pixels(boxes)
-    inverse = np.linalg.inv(axes).astype(np.float32) if len(axes) else np.zeros((0, 3, 3))
-    o = -np.einsum("mij,mj->mi", inverse, centres)
-    params = np.concatenate([inverse.reshape(-1, 9), o, (o * o).sum(1, keepdims=True) - 1.0,
-                             np.arange(len(axes))[:, None]], 1).T.astype(np.float32)
-    params = np.repeat(params, counts, axis=1)
-    inverse, o, oo, owner = params[:9].reshape(3, 3, -1), params[9:12], params[12], params[13]
-    x, y = (u - cx) / fx, (v - cy) / fy
-    d = inverse[:, 0] * x + inverse[:, 1] * y + inverse[:, 2]
-    dd, od = (d * d).sum(0), (o * d).sum(0)
-    disc = od * od - dd * oo
-    hit = np.nonzero(disc > 0.0)[0]
-    t = (-od[hit] - np.sqrt(disc[hit])) / dd[hit]
-    sphere = o[:, hit] + t * d[:, hit]
-    normal = (inverse[:, :, hit] * sphere[:, None]).sum(0)  # the gradient inverse^T sphere
-    return u[hit], v[hit], t, normal / np.sqrt((normal * normal).sum(0)), owner[hit]
-
-
-def _window(layer, grow=0, size=None):
-    x0, y0, x1, y1 = layer.box
-    if grow:
-        x0, y0 = max(x0 - grow, 0), max(y0 - grow, 0)
-        x1, y1 = min(x1 + grow, size[0]), min(y1 + grow, size[1])
-    return slice(y0, y1), slice(x0, x1)
 
 
 def _clutter(rng, width, height, skin):
@@ -302,29 +244,21 @@ def _colour(rng, saturation, value):
 
 
 def _objects(rng, camera, nearest, farthest):
-    """Two or three objects (bottles, cups, balls, boxes) at depths between the hand and the
-    background, in the depth camera's frame; parts numbered from SLEEVE + 1."""
+    """Two or three objects (bottles, cans, balls) at depths between the hand and the background,
+    in the depth camera's frame; parts numbered from SLEEVE + 1."""
     (fx, fy), (cx, cy) = camera.depth_K[[0, 1], [0, 1]], camera.depth_K[:2, 2]
     width, height = camera.depth_size
-    ends, radii, centres, axes = [], [], [], []
-    for _ in range(rng.integers(2, 4)):
-        z = rng.uniform(nearest, farthest)
-        centre = np.array([(rng.uniform(0, width) - cx) / fx * z,
-                           (rng.uniform(0.2, 1.0) * height - cy) / fy * z, z])
-        if rng.random() < 0.5:  # an upright capsule, slightly tilted
-            axis = _unit(np.array([rng.normal(0, 0.2), -1.0, rng.normal(0, 0.3)]))
-            half = rng.uniform(30, 70) * axis
-            ends.append([centre - half, centre + half])
-            radii.append([rng.uniform(18, 40)] * 2)
-        else:
-            rotation = cv2.Rodrigues(rng.normal(0, 1.0, 3))[0]
-            centres.append(centre)
-            axes.append(rotation * rng.uniform(20, 60, 3))
-    count = len(ends) + len(centres)
-    return Shapes(np.reshape(ends, (-1, 2, 3)), np.reshape(radii, (-1, 2)),
-                  np.arange(SLEEVE + 1, SLEEVE + 1 + len(ends)),
-                  np.reshape(centres, (-1, 3)), np.reshape(axes, (-1, 3, 3)),
-                  np.arange(SLEEVE + 1 + len(ends), SLEEVE + 1 + count))
+    count = rng.integers(2, 4)
+    z = rng.uniform(nearest, farthest, count)
+    centres = np.stack([(rng.uniform(0, width, count) - cx) / fx * z,
+                        (rng.uniform(0.2, 1.0, count) * height - cy) / fy * z, z], 1)
+    # Upright, slightly tilted axes; a zero half-length makes a ball.
+    axes = _unit(np.stack([rng.normal(0, 0.2, count), -np.ones(count),
+                           rng.normal(0, 0.3, count)], 1))
+    half = axes * rng.uniform(30, 70, count)[:, None] * (rng.random(count) < 0.7)[:, None]
+    radii = np.repeat(rng.uniform(18, 40, count)[:, None], 2, 1)
+    return Shapes(np.stack([centres - half, centres + half], 1), radii,
+                  np.arange(SLEEVE + 1, SLEEVE + 1 + count))
 
 
 def _plane(rng, K, size, nearest):
@@ -338,20 +272,19 @@ def _plane(rng, K, size, nearest):
 
 class Scene:
     """What stays fixed over one video (DESIGN.md, "Synthetic FPHA-format data"): backgrounds,
-    near objects, colours, light path, illumination drift and noise banks. `render` draws one
-    frame of the hand in it."""
+    near objects (all behind the hand's farthest joint), colours, light path, illumination drift
+    and noise banks. `render` draws one frame of the hand in it."""
 
     def __init__(self, camera, rng, skin, joints, noise_margin=16):
         self.camera = camera
         frames = len(joints)
         hand_far = float(joints[..., 2].max())
-        sleeve = _colour(rng, (0.2, 0.9), (0.1, 0.8))
         objects = _objects(rng, camera, hand_far + 40.0, hand_far + 200.0)
-        count = SLEEVE + 1 + len(objects.capsule_parts) + len(objects.centres)
-        self.albedo = np.float32([_colour(rng, (0.1, 0.9), (0.2, 0.95)) for _ in range(count)])
+        self.albedo = np.float32([_colour(rng, (0.1, 0.9), (0.2, 0.95))
+                                  for _ in range(SLEEVE + 1 + len(objects.parts))])
         self.albedo[HAND] = np.asarray(skin) * 255.0
-        self.albedo[SLEEVE] = sleeve
-        self.gloss = rng.uniform(0, 60, count).astype(np.float32)
+        self.albedo[SLEEVE] = _colour(rng, (0.2, 0.9), (0.1, 0.8))
+        self.gloss = rng.uniform(0, 60, len(self.albedo)).astype(np.float32)
         self.gloss[HAND] = rng.uniform(20, 45)
 
         # A light above and in front of the hand that wanders, a global gain and colour cast
@@ -368,42 +301,42 @@ class Scene:
 
         self.color_bg = _clutter(rng, *camera.color_size, skin)
         self.color_z = np.full(self.color_bg.shape[:2], np.inf, np.float32)
-        self._paint(self.color_bg, self.color_z, rasterize(
-            objects.moved(camera), camera.color_K, camera.color_size, _unit(light)))
-        self.depth_bg = _plane(rng, camera.depth_K, camera.depth_size,
-                               max(700.0, hand_far + 250.0)).astype(np.float32)
+        layer = rasterize(objects.moved(camera), camera.color_K, camera.color_size, _unit(light))
+        if layer is not None:
+            self._paint(self.color_bg, layer)
+            np.minimum(self.color_z[layer.window], layer.z, out=self.color_z[layer.window])
+        depth = _plane(rng, camera.depth_K, camera.depth_size, max(700.0, hand_far + 250.0))
         layer = rasterize(objects, camera.depth_K, camera.depth_size)
         if layer is not None:
-            window = _window(layer)
-            np.minimum(self.depth_bg[window], layer.z, out=self.depth_bg[window])
+            np.minimum(depth[layer.window], layer.z, out=depth[layer.window])
+        self.depth_z = depth.astype(np.float32)
         for _ in range(rng.integers(1, 4)):  # dark or shiny patches the sensor cannot read
             centre = tuple(int(c) for c in rng.uniform(0, 1, 2) * camera.depth_size)
             axes = tuple(int(a) for a in rng.uniform(0.02, 0.08, 2) * camera.depth_size[0])
-            cv2.ellipse(self.depth_bg, centre, axes, rng.uniform(0, 180), 0, 360, 0.0, -1)
+            cv2.ellipse(depth, centre, axes, rng.uniform(0, 180), 0, 360, 0.0, -1)
+        self.disparity = np.where(depth > 0, DISPARITY_MM / np.maximum(depth, 1.0),
+                                  NO_DISPARITY).astype(np.float32)
 
         # Noise banks, cropped at a random offset per frame.
-        margin = noise_margin
         width, height = camera.color_size
-        self.color_noise = rng.normal(0, rng.uniform(2.0, 6.0),
-                                      (height + margin, width + margin, 3)).astype(np.float32)
+        self.color_noise = rng.normal(0, rng.uniform(2.0, 6.0), (
+            height + noise_margin, width + noise_margin, 3)).astype(np.float32)
         width, height = camera.depth_size
-        self.depth_noise = rng.normal(0, 1.0, (height + margin, width + margin)).astype(np.float32)
-        self.dropout = rng.random((height + margin, width + margin), dtype=np.float32)
+        self.disparity_noise = rng.normal(0, 0.35, (
+            height + noise_margin, width + noise_margin)).astype(np.float32)
+        self.dropout = rng.random((height + noise_margin, width + noise_margin), np.float32)
         self.dropout_rate = rng.uniform(0.005, 0.02)
-        self.offsets = rng.integers(0, margin + 1, (frames, 2))
+        self.offsets = rng.integers(0, noise_margin + 1, (frames, 2))
 
-    def _paint(self, image, image_z, layer):
-        """Draw a shaded layer into `image` where it is nearer than `image_z`; returns the window
-        and the painted pixels."""
-        if layer is None:
-            return None, None
-        window = _window(layer)
-        front = layer.z < image_z[window]
+    def _paint(self, image, layer, gain=1.0):
+        """Draw a shaded layer into `image` where it is nearer than the scene; returns the
+        painted pixels of the layer's window."""
+        front = layer.z < self.color_z[layer.window]
         part = layer.part[front]
-        image[window][front] = (self.albedo[part] * layer.shade[front][:, None]
-                                + self.gloss[part][:, None] * layer.highlight[front][:, None])
-        image_z[window][front] = layer.z[front]
-        return window, front & (layer.part == HAND)
+        image[layer.window][front] = gain * (
+            self.albedo[part] * layer.shade[front][:, None]
+            + self.gloss[part][:, None] * layer.highlight[front][:, None])
+        return front
 
     def render(self, joints, index):
         """Frame `index` with the hand at `joints` (21, 3; depth camera, mm): colour (H, W, 3)
@@ -412,35 +345,39 @@ class Scene:
         shapes = hand_shapes(joints)
         dy, dx = self.offsets[index]
 
-        color, color_z = self.color_bg.copy(), self.color_z.copy()
+        gain = self.gain[index]
+        color = self.color_bg * gain
         mask = np.zeros(color.shape[:2], np.uint8)
-        window, hand = self._paint(color, color_z, rasterize(
-            shapes.moved(camera), camera.color_K, camera.color_size, self.lights[index]))
-        if window is not None:
-            mask[window][hand] = 255
-        color *= self.gain[index]
-        color += self.color_noise[dy:dy + color.shape[0], dx:dx + color.shape[1]]
-        color = cv2.GaussianBlur(color, (3, 3), 0.6)
-        color = np.clip(color, 0, 255).astype(np.uint8)
-
-        depth = self.depth_bg.copy()
-        layer = rasterize(shapes, camera.depth_K, camera.depth_size)
-        height, width = depth.shape
-        dropout = self.dropout[dy:dy + height, dx:dx + width]
+        layer = rasterize(shapes.moved(camera), camera.color_K, camera.color_size,
+                          self.lights[index])
         if layer is not None:
-            window = _window(layer)
-            behind = depth[window]
-            front = (layer.z < behind) | ((behind == 0) & (layer.part >= 0))
-            behind[front] = layer.z[front]
+            front = self._paint(color, layer, gain)
+            mask[layer.window][front & (layer.part == HAND)] = 255
+        # Optics blur the image; then sensor noise, rounded and saturated to uint8.
+        color = cv2.add(cv2.GaussianBlur(color, (3, 3), 0.6),
+                        self.color_noise[dy:dy + color.shape[0], dx:dx + color.shape[1]],
+                        dtype=cv2.CV_8U)
+
+        # Depth: like a structured-light sensor, measure a disparity with noise and keep whole
+        # steps, so the error grows with depth squared (1 mm steps at 500 mm, 4 mm at 1 m).
+        height, width = self.disparity.shape
+        noise = self.disparity_noise[dy:dy + height, dx:dx + width]
+        dropout = self.dropout[dy:dy + height, dx:dx + width]
+        disparity = self.disparity + noise
+        layer = rasterize(shapes, camera.depth_K, camera.depth_size)
+        if layer is not None:
+            window = layer.window
+            front = layer.z < self.depth_z[window]
+            disparity[window][front] = DISPARITY_MM / layer.z[front] + noise[window][front]
             # Sensors lose pixels along depth discontinuities: drop most of them.
-            window = _window(layer, grow=2, size=camera.depth_size)
-            edges = cv2.morphologyEx(depth[window], cv2.MORPH_GRADIENT, np.ones((3, 3)))
-            depth[window][(edges > 25.0) & (dropout[window] < 0.6)] = 0.0
-        # Axial noise grows with depth (about 1 mm at 500 mm, 3 mm at 1 m); 0 stays invalid.
-        depth += self.depth_noise[dy:dy + height, dx:dx + width] * depth * (1.5e-3 + 1.5e-6 * depth)
-        depth[dropout < self.dropout_rate] = 0.0
-        depth = np.rint(depth)
-        return color, depth.astype(np.uint16), mask
+            x0, y0, x1, y1 = layer.box
+            grown = slice(max(y0 - 2, 0), y1 + 2), slice(max(x0 - 2, 0), x1 + 2)
+            edges = cv2.morphologyEx(disparity[grown], cv2.MORPH_GRADIENT, np.ones((3, 3)))
+            disparity[grown][(edges > 20.0) & (dropout[grown] < 0.6)] = NO_DISPARITY
+        disparity[dropout < self.dropout_rate] = NO_DISPARITY
+        # Whole disparity steps -> depth in mm, rounded; negative (unreadable) saturates to 0.
+        depth = cv2.divide(DISPARITY_MM, np.rint(disparity), dtype=cv2.CV_16U)
+        return color, depth, mask
 
 
 def render_video(joints, camera, rng, skin):

@@ -17,18 +17,19 @@ not depend on the number of workers or their order.
 import hashlib
 import inspect
 import json
-import os
 import shutil
 from dataclasses import asdict
 from functools import partial
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..cache import cache_home
 from ..camera import FPHACamera
+from ..fpha import read_skeleton
 from .motion import gesture_classes, gesture_joints, make_subject, skin_tone
 from .render import render_video
 
@@ -36,20 +37,22 @@ GENERATOR_VERSION = 1
 VIDEOS, POSES = "Video_files", "Hand_pose_annotation_v1"
 SPLIT_FILE = "data_split_action_recognition.txt"
 INFO_FILE = "handmt_synthetic.json"
-JPEG_QUALITY = 90
-PNG_COMPRESSION = 1  # fast; the depth and mask PNGs stay lossless
+JPEG = [cv2.IMWRITE_JPEG_QUALITY, 90]
+# Fast lossless PNGs: no row filter compresses the stepped depth best, and quickest.
+PNG = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
 
 
 def synthetic_camera(size=320):
-    """FPHA's cameras scaled for a colour image `size` px wide (16:9): colour intrinsics scaled by
-    size / 1920, depth intrinsics by size / 640 (a 4:3 depth image as wide as the colour one, so
-    the hand has as many depth as colour pixels), FPHA's extrinsic."""
+    """FPHA's cameras scaled for a colour image `size` px wide (16:9, intrinsics scaled by
+    size / 1920) and a 4:3 depth image 3/4 as wide (intrinsics scaled by its width / 640, so the
+    hand spans about 3/4 as many depth as colour pixels), with FPHA's extrinsic."""
     fpha = FPHACamera()
-    color_scale, depth_scale = np.diag([size / 1920, size / 1920, 1.0]), np.diag(
-        [size / 640, size / 640, 1.0])
+    depth_width = round(0.75 * size)
+    color_scale = np.diag([size / 1920, size / 1920, 1.0])
+    depth_scale = np.diag([depth_width / 640, depth_width / 640, 1.0])
     return FPHACamera(color_K=color_scale @ fpha.color_K, depth_K=depth_scale @ fpha.depth_K,
                       extrinsic=fpha.extrinsic, color_size=(size, round(size * 9 / 16)),
-                      depth_size=(size, round(size * 3 / 4)))
+                      depth_size=(depth_width, round(depth_width * 3 / 4)))
 
 
 def write_skeleton(path, joints):
@@ -59,30 +62,17 @@ def write_skeleton(path, joints):
     np.savetxt(path, table, fmt=["%d"] + ["%.4f"] * (table.shape[1] - 1), delimiter=" ")
 
 
-def read_skeleton(path):
-    """Joints (F, 21, 3) of a skeleton.txt, frames in index order."""
-    try:
-        table = np.loadtxt(path, ndmin=2)
-    except ValueError as err:
-        raise ValueError(f"{path}: not a table of numbers ({err})") from err
-    if table.size == 0 or table.shape[1] != 64:
-        raise ValueError(f"{path}: expected lines of 64 numbers (frame index, 21 x 3 joint "
-                         f"coordinates), got shape {table.shape}")
-    return table[np.argsort(table[:, 0], kind="stable"), 1:].reshape(-1, 21, 3)
-
-
 def write_frames(frames, folder):
     """Write (colour, depth, mask) frames as color/color_%04d.jpeg, depth/depth_%04d.png and
     mask/mask_%04d.png under `folder`."""
     for name in ("color", "depth", "mask"):
         (folder / name).mkdir(parents=True, exist_ok=True)
     for index, (color, depth, mask) in enumerate(frames):
-        cv2.imwrite(str(folder / "color" / f"color_{index:04d}.jpeg"), color,
-                    [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        cv2.imwrite(str(folder / "depth" / f"depth_{index:04d}.png"), depth,
-                    [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-        cv2.imwrite(str(folder / "mask" / f"mask_{index:04d}.png"), mask,
-                    [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+        for path, image, params in ((folder / "color" / f"color_{index:04d}.jpeg", color, JPEG),
+                                    (folder / "depth" / f"depth_{index:04d}.png", depth, PNG),
+                                    (folder / "mask" / f"mask_{index:04d}.png", mask, PNG)):
+            if not cv2.imwrite(str(path), image, params):  # OpenCV reports failure, not raises
+                raise OSError(f"could not write {path}")
 
 
 def _video_name(subject, gesture, seq):
@@ -140,7 +130,9 @@ def generate_fpha(out, *, classes: int = 45, subjects: int = 6, seqs: int = 2, f
             job(video)
             bar.update()
     else:
-        with Pool(workers, initializer=_single_threaded) as pool:
+        # spawn, not fork: a fork of a process whose OpenCV/OpenMP thread pools already ran can
+        # deadlock in the child (seen when generating after loading data in the same process)
+        with get_context("spawn").Pool(workers, initializer=_single_threaded) as pool:
             for _ in pool.imap_unordered(job, videos):
                 bar.update()
     bar.close()
@@ -168,15 +160,14 @@ def generate_fpha(out, *, classes: int = 45, subjects: int = 6, seqs: int = 2, f
 
 def ensure_fpha(cache_root=None, **generate_kwargs) -> Path:
     """The synthetic set for `generate_kwargs` (those of `generate_fpha`, `out` excepted),
-    generated on first use under `cache_root` (default: $HANDMT_CACHE or ~/.cache/handmt) as
+    generated on first use under `cache_root` (default: cache.cache_home()) as
     `synthetic-fpha-<hash of the arguments and generator version>` and reused afterwards."""
     bound = inspect.signature(generate_fpha).bind(None, **generate_kwargs)
     bound.apply_defaults()
     content = {k: v for k, v in bound.arguments.items() if k not in ("out", "workers", "progress")}
     key = hashlib.sha1(json.dumps({**content, "generator_version": GENERATOR_VERSION},
                                   sort_keys=True).encode()).hexdigest()[:10]
-    cache_root = cache_root or os.environ.get("HANDMT_CACHE") or Path.home() / ".cache" / "handmt"
-    root = Path(cache_root).expanduser() / f"synthetic-fpha-{key}"
+    root = Path(cache_root or cache_home()).expanduser() / f"synthetic-fpha-{key}"
     if not root.exists():
         try:
             generate_fpha(root, **generate_kwargs)
@@ -190,6 +181,8 @@ def render_skeleton(skeleton_path, out_dir, camera=None, seed=0):
     FPHA motion) into `out_dir`/{color,depth,mask} in a random scene drawn from `seed`. The camera
     defaults to `synthetic_camera(320)`; pass FPHACamera() for FPHA's full resolution."""
     joints = read_skeleton(skeleton_path)
+    if not len(joints):
+        raise ValueError(f"{skeleton_path}: no frames to render")
     rng = np.random.default_rng([seed, 2])
     out_dir = Path(out_dir)
     write_frames(render_video(joints, camera or synthetic_camera(), rng, skin_tone(rng)), out_dir)

@@ -35,9 +35,12 @@ class ResNetTSN(nn.Module):
         if arch not in timm.list_models("resnet*"):
             raise ValueError(f"arch {arch!r} is not a timm ResNet")
         self.modality = modality
+        # zero_init_last=False: every block's last BN starts at 1 as in torchvision's ResNet, which
+        # TSM's and ACTION-Net's code build on; timm's zero start would make each block the
+        # identity, so the temporal layers would neither act nor learn on the first step.
         self.net = timm.create_model(arch, pretrained=False, features_only=True,
                                      in_chans=MODALITY_CHANNELS[modality],
-                                     drop_path_rate=drop_path_rate)
+                                     drop_path_rate=drop_path_rate, zero_init_last=False)
         if temporal != "none":
             for stage in STAGES:
                 for block in self.net[stage]:

@@ -26,6 +26,8 @@ from .temporal_shift import ClipLayer, LearnableShift
 
 
 class Action(ClipLayer):
+    """Frames (B*T, C, H, W) -> the summed excited features, same shape, for the block's conv1."""
+
     def __init__(self, channels, fold_div=8, reduction=16):
         super().__init__()
         reduced = channels // reduction

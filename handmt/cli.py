@@ -1,8 +1,10 @@
-"""The `handmt` command: synth | train | eval.
+"""The `handmt` command: synth | train | eval | export.
 
     handmt synth fpha --out DIR [--classes 45 --subjects 6 --seqs 2 --frames 32 --size 320 --seed 0]
     handmt train CONFIG [--out DIR] [--resume] [key=value ...]
     handmt eval CONFIG CHECKPOINT [key=value ...]
+    handmt export CONFIG CHECKPOINT [key=value ...] [--format onnx|torchscript] [--modality M]
+                  [--out FILE]
 """
 
 import argparse
@@ -46,6 +48,29 @@ def evaluate(args):
     print(json.dumps({"top1": metrics["top1"], "videos": metrics["videos"]}))
 
 
+def export(args):
+    import torch
+
+    from .engine.checkpoint import load_checkpoint, load_model_state
+    from .export import export as run_export
+    from .models import build
+    from .models.backbones import MODALITY_CHANNELS
+    cfg = load_config(args.config, args.overrides)
+    model = build(cfg)
+    load_model_state(model, load_checkpoint(args.checkpoint), args.checkpoint)
+    modality = args.modality or cfg["model"]["backbone"].get("modality", "rgb")
+    data = cfg["data"]
+    example = torch.randn(1, data.get("num_frames", 8), MODALITY_CHANNELS[modality],
+                          data.get("size", 224), data.get("size", 224))
+    suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
+    out = args.out or Path(args.checkpoint).with_suffix(suffix)
+    try:
+        path = run_export(model, out, format=args.format, example=example, modality=modality)
+    except ImportError as err:
+        raise ValueError(str(err)) from None
+    print(f"wrote {path}")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="handmt", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +99,18 @@ def parser():
     e.add_argument("checkpoint")
     e.add_argument("overrides", nargs="*")
     e.set_defaults(run=evaluate)
+
+    x = sub.add_parser("export", help="a checkpoint as an ONNX or TorchScript file, clip -> "
+                       "logits, checked against PyTorch before it is written")
+    x.add_argument("config")
+    x.add_argument("checkpoint")
+    x.add_argument("overrides", nargs="*")
+    x.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    x.add_argument("--modality", choices=["rgb", "depth", "flow"],
+                   help="input clip modality (default: the config's backbone modality)")
+    x.add_argument("--out", help="file to write (default: the checkpoint's path with .onnx or "
+                   ".torchscript.pt)")
+    x.set_defaults(run=export)
     return p
 
 

@@ -40,7 +40,7 @@ def test_overrides_do_not_touch_the_input():
     ("model.backbone.name=resnet_tms", "model.backbone.name", "'resnet_tsn'"),
     ("model.heads.gesture.name=clip_clasifier", "model.heads.gesture.name", "'clip_classifier'"),
     ("train.optimizer.name=adamw", "train.optimizer.name", "'adam'"),
-    ("train.optimizer.momentun=0.9", "train.optimizer.momentun", "'momentum'"),
+    ("train.optimizer.weight_decy=0.1", "train.optimizer.weight_decy", "'weight_decay'"),
     ("train.schedule.name=cosin", "train.schedule.name", "'cosine'"),
     ("data.name=fhpa", "data.name", "'fpha'"),
     ("data.num_frame=8", "data.num_frame", "'num_frames'"),

@@ -20,12 +20,16 @@ DATASETS = Registry("dataset")
 cv2.setNumThreads(1)
 
 from .cache import cache_home  # noqa: E402
+from .egogesture import EgoGestureDataset  # noqa: E402
 from .fpha import FPHADataset  # noqa: E402
+from .isogd import IsoGDDataset  # noqa: E402
+from .nvgesture import NVGestureDataset  # noqa: E402
 from .synthetic import ensure_fpha, generate_fpha  # noqa: E402
 from .transforms import build_train_transform  # noqa: E402
 from .withhold import withhold  # noqa: E402
 
-__all__ = ["DATASETS", "FPHADataset", "build_dataset", "ensure_fpha", "generate_fpha", "withhold"]
+__all__ = ["DATASETS", "EgoGestureDataset", "FPHADataset", "IsoGDDataset", "NVGestureDataset",
+           "build_dataset", "ensure_fpha", "generate_fpha", "withhold"]
 
 BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic")
 PROVIDED = ("root", "split", "transform", "cache_dir", "clips", "crops")

@@ -30,7 +30,8 @@ STAGES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5"
 @BACKBONES.register("resnet_tsn")
 class ResNetTSN(nn.Module):
     def __init__(self, arch: str = "resnet50", modality: Literal["rgb", "depth", "flow"] = "rgb",
-                 temporal: Literal["none", "tsm", "action"] = "none", drop_path_rate: float = 0.0):
+                 temporal: Literal["none", "tsm", "action"] = "none", drop_path_rate: float = 0.0,
+                 last_stage: Literal["res2", "res3", "res4", "res5"] = "res5"):
         super().__init__()
         if arch not in timm.list_models("resnet*"):
             raise ValueError(f"arch {arch!r} is not a timm ResNet")
@@ -38,11 +39,14 @@ class ResNetTSN(nn.Module):
         # zero_init_last=False: every block's last BN starts at 1 as in torchvision's ResNet, which
         # TSM's and ACTION-Net's code build on; timm's zero start would make each block the
         # identity, so the temporal layers would neither act nor learn on the first step.
+        # Stages past `last_stage` are never built: a pose head reading res3 pays for no more.
+        stages = list(STAGES.values()).index(last_stage) + 1
         self.net = timm.create_model(arch, pretrained=False, features_only=True,
+                                     out_indices=tuple(range(stages + 1)),
                                      in_chans=MODALITY_CHANNELS[modality],
                                      drop_path_rate=drop_path_rate, zero_init_last=False)
         if temporal != "none":
-            for stage in STAGES:
+            for stage in [s for s in STAGES if s in self.net]:
                 for block in self.net[stage]:
                     channels = block.conv1.in_channels
                     layer = TemporalShift() if temporal == "tsm" else Action(channels)
@@ -53,7 +57,7 @@ class ResNetTSN(nn.Module):
         self.feature_info = {"stem": FeatureSpec(channels["act1"], 2 * strides["act1"],
                                                  "b t c h w")}
         self.feature_info.update({name: FeatureSpec(channels[module], strides[module], "b t c h w")
-                                  for module, name in STAGES.items()})
+                                  for module, name in STAGES.items() if module in channels})
 
     def forward(self, batch):
         clip = batch[self.modality]

@@ -1,0 +1,49 @@
+"""Pose targets and losses of the collaborative paper (ECCV 2020, section 3.4, eq. 5).
+
+Heatmaps live on a grid `stride` times coarser than the network input; heatmap pixel i covers
+input pixels [i*stride, (i+1)*stride), so its centre is input pixel i*stride + (stride-1)/2.
+"""
+
+import torch
+
+from ..hand import WRIST
+from .classification import masked_mean
+
+
+def to_heatmap(points, stride):
+    """Input pixels (..., 2) -> heatmap pixels."""
+    return (points - (stride - 1) / 2) / stride
+
+
+def from_heatmap(points, stride):
+    """Heatmap pixels (..., 2) -> input pixels."""
+    return points * stride + (stride - 1) / 2
+
+
+def gaussian_heatmaps(points, height, width, sigma):
+    """Unnormalized Gaussians exp(-d^2 / (2 sigma^2)) with peak 1 at `points` (..., 2) in heatmap
+    pixels (x, y) -> (..., height, width). A joint outside the grid gives a (near) zero map; a
+    grid-normalized Gaussian (kornia's render_gaussian2d) would pile its mass on the border."""
+    ys = torch.arange(height, device=points.device, dtype=points.dtype)
+    xs = torch.arange(width, device=points.device, dtype=points.dtype)
+    dy = (ys - points[..., 1, None]) ** 2
+    dx = (xs - points[..., 0, None]) ** 2
+    return torch.exp(-(dy[..., :, None] + dx[..., None, :]) / (2 * sigma**2))
+
+
+def relative_depth(joints3d, depth_scale):
+    """Depth targets: each joint's z minus the wrist's, in units of `depth_scale` mm (..., 21)."""
+    z = joints3d[..., 2]
+    return (z - z[..., WRIST, None]) / depth_scale
+
+
+def heatmap_loss(pred, target, valid):
+    """L_2d = sum_n ||H_n - H^_n||^2 per frame (pred, target (B, T, N, h, w)), averaged over the
+    frames with a pose label (`valid` (B, T)). Targets of unlabelled frames may be NaN."""
+    return masked_mean(((pred - target.nan_to_num()) ** 2).sum(dim=(-3, -2, -1)), valid)
+
+
+def depth_loss(pred, target, valid):
+    """L_3d = sum_n (D_n - D^_n)^2 per frame (pred, target (B, T, N)), averaged over the frames
+    with a pose label. Targets of unlabelled frames may be NaN."""
+    return masked_mean(((pred - target.nan_to_num()) ** 2).sum(dim=-1), valid)

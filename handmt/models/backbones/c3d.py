@@ -1,0 +1,67 @@
+"""C3D (Tran et al., ICCV 2015), the second backbone of MTUT's analysis (the MTUT paper, section
+4.5, where the SSA loss is applied to the last max-pool, "MaxPool3d_5").
+
+Eight 3x3x3 convolutions (stride 1, padding 1, with bias, each followed by ReLU) in five stages,
+each stage closed by a max-pool:
+
+    conv1a 64                 pool1 1x2x2 / (1, 2, 2)
+    conv2a 128                pool2 2x2x2 / 2
+    conv3a 256, conv3b 256    pool3 2x2x2 / 2
+    conv4a 512, conv4b 512    pool4 2x2x2 / 2
+    conv5a 512, conv5b 512    pool5 2x2x2 / 2
+
+The pools round up (Caffe's pooling, as the original C3D): a 16 x 112 x 112 clip gives
+MaxPool3d_5 of 512 x 1 x 4 x 4, the 8192 values C3D's fc6 reads. The fully connected layers
+fc6/fc7 are left out, the heads classify; the convolutions hold 27,655,936 parameters for RGB.
+No batch normalization, as published.
+
+The clip (B, T, C, H, W) of the data contract is rearranged to (B, C, T, H, W); the features keep
+that layout ('b c t h w'). `feature_info` strides are spatial; the temporal stride is 2 from
+pool2 on (16 at MaxPool3d_5).
+"""
+
+from typing import Literal
+
+from einops import rearrange
+from torch import nn
+
+from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
+
+# (convolution widths, pool kernel = stride) of each stage.
+STAGES = (((64,), (1, 2, 2)), ((128,), (2, 2, 2)), ((256, 256), (2, 2, 2)),
+          ((512, 512), (2, 2, 2)), ((512, 512), (2, 2, 2)))
+
+# Features returned by forward and their spatial strides: each stage's last convolution, and the
+# last max-pool, MTUT's choice for C3D.
+FEATURES = {"conv1a": 1, "conv2a": 2, "conv3b": 4, "conv4b": 8, "conv5b": 16, "MaxPool3d_5": 32}
+
+
+@BACKBONES.register("c3d")
+class C3D(nn.Module):
+    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb"):
+        super().__init__()
+        self.modality = modality
+        layers = {}
+        channels = {}
+        previous = MODALITY_CHANNELS[modality]
+        for stage, (widths, pool) in enumerate(STAGES, start=1):
+            for letter, width in zip("ab", widths, strict=False):
+                name = f"conv{stage}{letter}"
+                layers[name] = nn.Sequential(nn.Conv3d(previous, width, 3, padding=1),
+                                             nn.ReLU(inplace=True))
+                previous = channels[name] = width
+            name = "MaxPool3d_5" if stage == 5 else f"pool{stage}"
+            layers[name] = nn.MaxPool3d(pool, pool, ceil_mode=True)
+            channels[name] = previous
+        self.layers = nn.ModuleDict(layers)
+        self.feature_info = {name: FeatureSpec(channels[name], stride, "b c t h w")
+                             for name, stride in FEATURES.items()}
+
+    def forward(self, batch):
+        x = rearrange(batch[self.modality], "b t c h w -> b c t h w")
+        features = {}
+        for name, layer in self.layers.items():
+            x = layer(x)
+            if name in self.feature_info:
+                features[name] = x
+        return features

@@ -1,0 +1,211 @@
+"""Collaborative pose and gesture (Yang et al., ECCV 2020, section 3; DESIGN.md, "Collaborative
+pose and gesture").
+
+One backbone feature becomes the joint-aware features J: N = 21 groups of Cj channels at the
+heatmap resolution (stage 1 of Fig. 1). Then, `iterations` times (stages 2-5):
+
+    pose input     X = J               (first iteration)
+                   X = J + conv1x1(G)  (later ones, stage 5)
+    pose           H = heatmaps(X); D = depth(X + conv1x1(H)); P = conv1x1([H, D broadcast])
+    gesture input  Y = J + conv1x1(P)  (stage 3)
+    gesture        G, logits = conv(Y) -> multi-order streams -> multi-scale relation each
+                   -> streams averaged (G) and a TCN over time per stream (logits averaged)
+
+Heatmaps give 2D joints by kornia's soft-argmax of log(H - HEATMAP_FLOOR): the softmax of that
+is the heatmap above the floor, normalized, and its expectation is the centre of any radially
+symmetric peak, so a Gaussian target decodes to its joint (a softmax of H itself snaps toward
+the peak pixel, by up to half a heatmap pixel; the floor keeps low background noise out). D is
+each joint's depth minus the wrist's in units of `depth_scale` mm. The loss is eq. 5,
+L = l_2d L_2d + l_3d L_3d + l_c CE with the paper's weights (1, 0.001, 0.001), pose terms masked
+by `pose_valid` and CE by `label >= 0` (the weakly supervised training of section 3.4 is nothing
+more).
+
+Choices the paper leaves open (beyond DESIGN.md's):
+- Every iteration has its own weights and every iteration's outputs are supervised
+  (intermediate supervision, as in the stacked pose networks the paper follows); the outputs
+  are the last iteration's.
+- The heatmap branch, the gesture convolution and every 1x1 mapping between J, P and G are
+  grouped by joint, so group i stays joint i's features; the depth regressor sees all groups
+  (a relative depth needs the wrist's features too).
+- The TCN reads the refined node features of all 21 joints, pooled over space (N * Cj channels
+  per frame) rather than the single level-3 node's Cj channels: the level-3 context reaches every
+  node through the relation module's upsampling, and averaging the groups of different joints
+  would discard which joint moved. `multi_scale: false` (Table 1's baseline) reads the same
+  features without the relation module.
+"""
+
+from typing import Literal
+
+import torch
+from einops import rearrange, reduce
+from kornia.geometry.subpix import spatial_soft_argmax2d
+from torch import nn
+
+from ...hand import NUM_JOINTS, WRIST
+from ...losses import masked_cross_entropy
+from ...losses.pose import (
+    depth_loss,
+    from_heatmap,
+    gaussian_heatmaps,
+    heatmap_loss,
+    relative_depth,
+    to_heatmap,
+)
+from ...metrics.pose import backproject
+from ..layers.tcn import TCN
+from . import HEADS, feature_spec
+from .multi_order import MultiOrder
+from .relation import MultiScaleRelation
+
+HEATMAP_FLOOR = 0.05  # of the peak value 1
+
+
+def conv_bn_relu(in_channels, out_channels, kernel_size=3, groups=1, stride=1):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups,
+                  bias=False),
+        nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+class PoseSubNetwork(nn.Module):
+    """X (BT, N*Cj, h, w) -> heatmaps H (BT, N, h, w), relative depths D (BT, N) and the
+    pose-optimized features P (BT, N*Cj, h, w) (section 3.1, "Pose Sub-Network")."""
+
+    def __init__(self, joint_channels, depth_channels=128):
+        super().__init__()
+        n, channels = NUM_JOINTS, NUM_JOINTS * joint_channels
+        self.heatmaps = nn.Sequential(conv_bn_relu(channels, channels, groups=n),
+                                      nn.Conv2d(channels, n, 1, groups=n))
+        self.heatmap_to_features = nn.Conv2d(n, channels, 1, groups=n)
+        # The deep regression module: convolution, pooling and a fully connected layer.
+        self.depth = nn.Sequential(conv_bn_relu(channels, depth_channels, stride=2),
+                                   nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                   nn.Linear(depth_channels, n))
+        self.to_features = nn.Conv2d(2 * n, channels, 1)
+
+    def forward(self, x):
+        heatmaps = self.heatmaps(x)
+        depth = self.depth(x + self.heatmap_to_features(heatmaps))
+        broadcast = depth[:, :, None, None].expand_as(heatmaps)
+        return heatmaps, depth, self.to_features(torch.cat([heatmaps, broadcast], dim=1))
+
+
+class GestureSubNetwork(nn.Module):
+    """Y (B, T, N*Cj, h, w) -> gesture-optimized features G of Y's shape and class logits
+    (section 3.1, "Gesture Sub-Network"; 3.2 multi-order streams; 3.3 multi-scale relation)."""
+
+    def __init__(self, joint_channels, num_classes, orders, slow_fast, multi_scale, tcn_hidden,
+                 dropout):
+        super().__init__()
+        channels = NUM_JOINTS * joint_channels
+        self.conv = conv_bn_relu(channels, channels, groups=NUM_JOINTS)
+        self.multi_order = MultiOrder(orders, slow_fast)
+        streams = self.multi_order.num_streams
+        self.relations = nn.ModuleList(MultiScaleRelation(joint_channels)
+                                       for _ in range(streams)) if multi_scale else None
+        self.tcns = nn.ModuleList(TCN(channels, num_classes, tcn_hidden, dropout=dropout)
+                                  for _ in range(streams))
+
+    def forward(self, y):
+        b = y.shape[0]
+        z = rearrange(self.conv(rearrange(y, "b t c h w -> (b t) c h w")),
+                      "(b t) (n c) h w -> b t n c h w", b=b, n=NUM_JOINTS)
+        streams = self.multi_order(z)
+        if self.relations is not None:
+            streams = [relation(stream)[0] for relation, stream in zip(self.relations, streams,
+                                                                        strict=True)]
+        logits = torch.stack([tcn(reduce(stream, "b t n c h w -> b t (n c)", "mean"))
+                              for tcn, stream in zip(self.tcns, streams, strict=True)]).mean(0)
+        g = rearrange(torch.stack(streams).mean(0), "b t n c h w -> b t (n c) h w")
+        return g, logits
+
+
+@HEADS.register("collab")
+class CollaborativeHead(nn.Module):
+    """Outputs: `logits` (B, classes), `heatmaps` (B, T, 21, h, w), `joints2d` (B, T, 21, 2) in
+    input pixels, `rel_depth` (B, T, 21) in units of `depth_scale` mm (the last iteration's), and
+    `collab_iterations`, every iteration's (heatmaps, rel_depth, logits) for the loss."""
+
+    auxiliary = False
+
+    def __init__(self, feature_info, num_classes: int, feature: str = "res3",
+                 joint_channels: int = 16, heatmap_stride: int = 4, iterations: int = 2,
+                 orders: list[int] = (0, 1, 2),
+                 slow_fast: Literal["slow", "fast", "both"] = "both", multi_scale: bool = True,
+                 depth_scale: float = 100.0, sigma: float = 1.5, tcn_hidden: int = 128,
+                 dropout: float = 0.5, loss_2d: float = 1.0, loss_3d: float = 0.001,
+                 loss_cls: float = 0.001):
+        super().__init__()
+        spec = feature_spec(feature_info, feature)
+        if spec.layout != "b t c h w" or spec.stride % heatmap_stride:
+            raise ValueError(f"collab: feature {feature!r} (stride {spec.stride}, layout "
+                             f"{spec.layout!r}) must be a per-frame map whose stride is a multiple "
+                             f"of heatmap_stride={heatmap_stride}")
+        if iterations < 1:
+            raise ValueError(f"collab: iterations={iterations}, must be at least 1")
+        self.feature, self.stride = feature, heatmap_stride
+        self.depth_scale, self.sigma = depth_scale, sigma
+        self.weights = {"pose_2d": loss_2d, "pose_3d": loss_3d, "cls": loss_cls}
+        channels = NUM_JOINTS * joint_channels
+        self.joint_features = nn.Sequential(
+            nn.Upsample(scale_factor=spec.stride // heatmap_stride, mode="bilinear"),
+            conv_bn_relu(spec.channels, channels, kernel_size=1))
+        self.pose = nn.ModuleList(PoseSubNetwork(joint_channels) for _ in range(iterations))
+        self.gesture = nn.ModuleList(
+            GestureSubNetwork(joint_channels, num_classes, orders, slow_fast, multi_scale,
+                              tcn_hidden, dropout) for _ in range(iterations))
+        self.pose_to_gesture = nn.ModuleList(nn.Conv2d(channels, channels, 1, groups=NUM_JOINTS)
+                                             for _ in range(iterations))
+        self.gesture_to_pose = nn.ModuleList(nn.Conv2d(channels, channels, 1, groups=NUM_JOINTS)
+                                             for _ in range(iterations - 1))
+
+    def forward(self, features, batch):
+        x = features[self.feature]
+        b = x.shape[0]
+        joint = self.joint_features(rearrange(x, "b t c h w -> (b t) c h w"))
+        pose_input, results = joint, []
+        for k, (pose, gesture) in enumerate(zip(self.pose, self.gesture, strict=True)):
+            heatmaps, depth, p = pose(pose_input)
+            g, logits = gesture(rearrange(joint + self.pose_to_gesture[k](p),
+                                          "(b t) c h w -> b t c h w", b=b))
+            results.append((rearrange(heatmaps, "(b t) n h w -> b t n h w", b=b),
+                            rearrange(depth, "(b t) n -> b t n", b=b), logits))
+            if k + 1 < len(self.pose):
+                g = rearrange(g, "b t c h w -> (b t) c h w")
+                pose_input = joint + self.gesture_to_pose[k](g)
+        heatmaps, depth, logits = results[-1]
+        return {"logits": logits, "heatmaps": heatmaps, "joints2d": self.decode_2d(heatmaps),
+                "rel_depth": depth, "collab_iterations": results}
+
+    def decode_2d(self, heatmaps):
+        """Heatmaps (B, T, N, h, w) -> joints (B, T, N, 2) in input pixels (kornia soft-argmax)."""
+        b = heatmaps.shape[0]
+        above = (rearrange(heatmaps, "b t n h w -> (b t) n h w") - HEATMAP_FLOOR).clamp_min(1e-12)
+        xy = spatial_soft_argmax2d(above.log(), normalized_coordinates=False)
+        return from_heatmap(rearrange(xy, "(b t) n xy -> b t n xy", b=b), self.stride)
+
+    def decode_3d(self, outputs, batch):
+        """Predicted 3D joints (B, T, 21, 3) in colour-camera mm, the stated protocol of
+        DESIGN.md: predicted 2D and relative depth, the wrist's depth from the ground truth,
+        back-projected with the input's K."""
+        root = batch["joints3d"][..., WRIST, 2]
+        return backproject(outputs["joints2d"], outputs["rel_depth"] * self.depth_scale, root,
+                           batch["K"])
+
+    def targets(self, batch, height, width):
+        """Heatmap targets (B, T, N, h, w) and relative depth targets (B, T, N) of a batch."""
+        centres = to_heatmap(batch["joints2d"], self.stride)
+        return (gaussian_heatmaps(centres, height, width, self.sigma),
+                relative_depth(batch["joints3d"], self.depth_scale))
+
+    def loss(self, outputs, batch):
+        """Eq. 5 summed over the iterations."""
+        heatmaps = outputs["heatmaps"]
+        target_heatmaps, target_depth = self.targets(batch, *heatmaps.shape[-2:])
+        valid = batch["pose_valid"]
+        losses = dict.fromkeys(self.weights, 0.0)
+        for heatmaps, depth, logits in outputs["collab_iterations"]:
+            losses["pose_2d"] = losses["pose_2d"] + heatmap_loss(heatmaps, target_heatmaps, valid)
+            losses["pose_3d"] = losses["pose_3d"] + depth_loss(depth, target_depth, valid)
+            losses["cls"] = losses["cls"] + masked_cross_entropy(logits, batch["label"])
+        return {name: self.weights[name] * value for name, value in losses.items()}

@@ -1,0 +1,98 @@
+"""The multi-scale relation module (collaborative paper, section 3.3, Fig. 3; DESIGN.md,
+"Collaborative pose and gesture").
+
+A building block of the collaborative head, run on each stream of the multi-order module. The
+hand is seen at three levels: level 1 the 21 joints, level 2 the palm (wrist and five MCPs) and
+the five fingers (PIP, DIP, TIP), level 3 the whole hand (`handmt.hand.PART_GROUPS`). Structure
+pooling averages a level's nodes into the next one; a relation matrix refines the nodes of a level;
+node upsampling copies parents back to their children, and skip connections merge each level
+with the one above on the way down, so the output has the input's shape. Level 3 is also pooled
+over space into the hand feature a TCN classifies.
+
+Choices the paper leaves open:
+- The relation matrix is computed on node descriptors pooled over space (1x1 embeddings and a
+  softmax over C-dimensional products, scaled by 1/sqrt(embed_channels) so it does not saturate)
+  rather than on full N x CHW maps; it then mixes the full maps. A 1x1 conv commutes with the
+  spatial mean, so only the product differs from the paper's, and it costs N^2 C instead of
+  N^2 CHW per frame: this runs on CPU.
+- Refinement and skip connections average, X' = (X + R X) / 2 and (level + upsampled) / 2: the
+  rows of R sum to 1, so every step is an average of node features and the output keeps the
+  input's scale (a hand whose joints all carry the same features passes through unchanged).
+- Level 3 has no relation: the softmax over a single node is identically 1.
+"""
+
+import math
+
+import torch
+from einops import einsum, reduce
+from torch import nn
+
+from ...hand import NUM_JOINTS, PART_GROUPS
+
+HAND_GROUPS = (tuple(range(len(PART_GROUPS))),)  # level 3: one node, the mean of the six parts
+
+
+def structure_pool(x, groups):
+    """(B, T, N, ...) -> (B, T, len(groups), ...): each new node is the mean of its member nodes
+    (dim 2), e.g. the palm node of `PART_GROUPS` is the mean of the wrist and the five MCPs."""
+    return torch.stack([x[:, :, list(group)].mean(dim=2) for group in groups], dim=2)
+
+
+def node_upsample(x, groups, num_children):
+    """(B, T, len(groups), ...) -> (B, T, num_children, ...): every child node gets a copy of its
+    group's node, undoing `structure_pool`'s grouping. The groups must split 0..num_children-1,
+    each child in exactly one group."""
+    members = sorted(child for group in groups for child in group)
+    if members != list(range(num_children)):
+        raise ValueError(f"groups must split the nodes 0..{num_children - 1}, each in exactly "
+                         f"one group; got {groups!r}")
+    parent = {child: index for index, group in enumerate(groups) for child in group}
+    return x[:, :, [parent[child] for child in range(num_children)]]
+
+
+class RelationBlock(nn.Module):
+    """One level's relation: nodes (B, T, N, C, h, w) -> refined nodes of the same shape,
+    (X + R X) / 2 with R = softmax(theta(X) phi(X)^T / sqrt(E)) over the nodes, per frame."""
+
+    def __init__(self, channels, embed_channels=None):
+        super().__init__()
+        self.embed_channels = embed_channels or max(channels // 2, 1)
+        # 1x1 convs on pooled descriptors, i.e. linear maps of their C channels.
+        self.theta = nn.Linear(channels, self.embed_channels)
+        self.phi = nn.Linear(channels, self.embed_channels)
+
+    def relation(self, x):
+        """(B, T, N, N): R[i, j] is how much node i takes from node j; rows sum to 1."""
+        nodes = reduce(x, "b t n c h w -> b t n c", "mean")
+        affinity = einsum(self.theta(nodes), self.phi(nodes), "b t i e, b t j e -> b t i j")
+        return (affinity / math.sqrt(self.embed_channels)).softmax(dim=-1)
+
+    def forward(self, x):
+        mixed = einsum(self.relation(x), x, "b t i j, b t j c h w -> b t i c h w")
+        return (x + mixed) / 2
+
+
+class MultiScaleRelation(nn.Module):
+    """Joint features (B, T, 21, C, h, w) -> (refined (B, T, 21, C, h, w), hand (B, T, C)).
+
+    Up: level-1 relation on the joints, structure pooling to palm + fingers, level-2 relation,
+    pooling to the hand (level 3). Down: the hand is copied to the six parts and averaged with
+    them, the parts to their joints and averaged with them (Fig. 3's skip connections). `hand` is
+    the level-3 node averaged over space, the TCN's input.
+    """
+
+    def __init__(self, channels, embed_channels=None):
+        super().__init__()
+        self.joint_relation = RelationBlock(channels, embed_channels)
+        self.part_relation = RelationBlock(channels, embed_channels)
+
+    def forward(self, x):
+        if x.shape[2] != NUM_JOINTS:
+            raise ValueError(f"the multi-scale relation takes {NUM_JOINTS} joints along dim 2, "
+                             f"got shape {tuple(x.shape)}")
+        joints = self.joint_relation(x)
+        parts = self.part_relation(structure_pool(joints, PART_GROUPS))
+        hand = structure_pool(parts, HAND_GROUPS)
+        parts = (parts + node_upsample(hand, HAND_GROUPS, len(PART_GROUPS))) / 2
+        joints = (joints + node_upsample(parts, PART_GROUPS, NUM_JOINTS)) / 2
+        return joints, reduce(hand, "b t 1 c h w -> b t c", "mean")

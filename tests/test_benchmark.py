@@ -1,0 +1,32 @@
+"""`python benchmarks/run.py fpha --quick` end to end, as a user runs it (a fresh cache)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
+    out = tmp_path / "results"
+    env = {**os.environ, "HANDMT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "benchmarks/run.py", "fpha", "--quick", "--out",
+                           str(out), "--no-progress"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["quick"] and results["suite"] == "fpha"
+    assert "synthetic FPHA-format set" in results["data"]
+    (tsn,) = [row for row in results["rows"] if row["method"] == "TSN"]
+    # 6 classes x 3 subjects x 8 test sequences; top-1 is a count of those videos
+    assert tsn["videos"] == 144 and len(tsn["top1"]) == 1
+    assert round(tsn["top1_mean"] * 144, 6).is_integer()
+    # Chance is 1/6; the first classes pair each gesture with its reversal, which an
+    # order-less TSN cannot separate, so it cannot pass 60 %.
+    assert results["chance"] == pytest.approx(1 / 6) and 0 < tsn["top1_mean"] <= 0.6
+    table = (out / "results.md").read_text()
+    assert "| TSN | RGB |" in table and "chance = 16.7 %" in table
+    assert "| TSN | RGB |" in proc.stdout
+    for plot in ("confusion_tsn.png", "training_tsn.png"):
+        assert (out / plot).stat().st_size > 10_000

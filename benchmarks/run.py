@@ -1,23 +1,35 @@
 """Reproduce the shape of the papers' tables on FPHA (or the embedded synthetic FPHA-format set).
 
-    python benchmarks/run.py fpha [--root DIR] [--quick] [--seeds N] [--out DIR]
+    python benchmarks/run.py fpha [--root DIR] [--quick] [--seeds N] [--tables T,...] [--out DIR]
+                                  [--resume]
 
-Every row trains a config from `configs/`, evaluates it on the test split with the config's
-multi-view protocol, and lands in `<out>/results.md`, `<out>/results.json` and plots (default
+The fpha suite has four tables, after the collaborative paper (ECCV 2020):
+- gesture: TSN, then the collaborative network from its baseline (1 iteration, zero order only,
+  no multi-scale relation) through + multi-scale, + multi-order and + 2 iterations (Table 1),
+  and the order / slow-fast variants of the full model (Table 4);
+- pose: 3D PCK@20/25/30, AUC over 0-50 mm and MPJPE of the collaborative rows, and the curves;
+- iterations: 1, 2 and 3 iterations of the full model (Table 3);
+- weak: pose labels on 15/25/40 % of the training videos with all gesture labels, against the
+  same model without the gesture loss; and the converse (Figure 4, middle and right).
+Every row trains a config from `configs/` (a row seen in two tables is trained once), evaluates
+it on the test split, and lands in `<out>/results.md`, `<out>/results.json` and plots (default
 out: benchmarks/results/fpha, or benchmarks/results/fpha-quick with --quick). With no --root the
-synthetic set is generated once into the cache (~/.cache/handmt, or $HANDMT_CACHE).
+synthetic set is generated once into the cache (~/.cache/handmt, or $HANDMT_CACHE). --resume
+keeps every run whose folder already holds this very config trained to its last epoch.
 """
 
 import argparse
 import json
 import platform
+import re
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -28,108 +40,247 @@ from handmt.engine import eval_options  # noqa: E402
 from handmt.engine.checkpoint import load_checkpoint, load_model_state  # noqa: E402
 from handmt.engine.evaluate import evaluate  # noqa: E402
 from handmt.engine.trainer import CHECKPOINT, LOG, train  # noqa: E402
+from handmt.metrics.pose import PROTOCOL_3D  # noqa: E402
 from handmt.models import build  # noqa: E402
-from handmt.viz import plot_confusion, plot_training_log  # noqa: E402
+from handmt.viz import plot_confusion, plot_curves, plot_pck_curves, plot_training_log  # noqa: E402
 
 
-@dataclass
+@dataclass(frozen=True)
 class Row:
     name: str
     config: str
-    overrides: list = field(default_factory=list)
+    overrides: tuple = ()
     modality: str = "RGB"
+    weak: tuple = ()  # (task whose labels are withheld, fraction kept, other task's loss on)
 
+
+HEAD = "model.heads.gesture"
+
+
+def collab(name, **head):
+    """A row of the collaborative network: cpu_fpha_collab.yaml with head arguments changed."""
+    overrides = tuple(f"{HEAD}.{key}={json.dumps(value)}" for key, value in head.items())
+    return Row(name, "cpu_fpha_collab.yaml", overrides)
+
+
+def weak(row, task, fraction, other_loss):
+    """`row` with the `task` labels of all but `fraction` of the training videos withheld, and
+    the other task's loss on or off (the paper's baseline that does not use those labels)."""
+    rule = f"data.withhold=[{{task: {task}, keep_fraction: {fraction}, seed: 0}}]"
+    off = {"pose": {"loss_cls": 0.0}, "gesture": {"loss_2d": 0.0, "loss_3d": 0.0}}[task]
+    extra = () if other_loss else tuple(f"{HEAD}.{k}={v}" for k, v in off.items())
+    name = f"{task} labels {fraction:.0%}{'' if other_loss else ', other loss off'}"
+    return Row(name, row.config, (*row.overrides, rule, *extra), weak=(task, fraction, other_loss))
+
+
+TSN = Row("TSN", "cpu_fpha_tsn.yaml")
+BASELINE = collab("Baseline", iterations=1, orders=[0], multi_scale=False)
+FULL = collab("+ 2 iterations (full)")
+FRACTIONS = (0.15, 0.25, 0.40)
 
 SUITES = {
-    "fpha": [
-        Row("TSN", "cpu_fpha_tsn.yaml"),
-    ],
+    "fpha": {
+        "gesture": [TSN, BASELINE, collab("+ multi-scale", iterations=1, orders=[0]),
+                    collab("+ multi-order", iterations=1), FULL,
+                    collab("orders 0, 1 (full)", orders=[0, 1]),
+                    collab("orders 0, 2 (full)", orders=[0, 2]),
+                    collab("slow only (full)", slow_fast="slow"),
+                    collab("fast only (full)", slow_fast="fast")],
+        "iterations": [collab("1 iteration", iterations=1), collab("2 iterations"),
+                       collab("3 iterations", iterations=3)],
+        "weak": [weak(FULL, task, f, other) for task in ("pose", "gesture") for f in FRACTIONS
+                 for other in (True, False)],
+    },
 }
+TABLES = ("gesture", "pose", "iterations", "weak")
 
 # --quick: a small synthetic set (6 classes, 16 sequences per subject and class), 32-pixel hand
-# crops and a short schedule, so the whole suite ends in under 3 minutes on 2 cores (the test
-# suite runs it end to end). At this budget more sequences at a lower resolution beat fewer at
-# a higher one: from scratch, the network otherwise memorizes each sequence's background.
+# crops and short schedules, so the quick suite ends in under 3 minutes on 2 cores (the test
+# suite runs it end to end): TSN, the full collaborative model and its pose, and the weak table at
+# 25 % only. At this budget more sequences at a lower resolution beat fewer at a higher
+# one: from scratch, a network otherwise memorizes each sequence's background.
 QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.synthetic.seqs=16",
          "data.synthetic.frames=16", "data.synthetic.size=224", "data.size=32",
-         "data.augment.color_jitter=0", "model.heads.gesture.num_classes=6", "train.epochs=16",
-         "train.batch_size=8", "train.eval_every=100", "train.workers=0", "eval.clips=1",
-         "eval.crops=1"]
+         "data.augment.color_jitter=0", f"{HEAD}.num_classes=6", "train.batch_size=8",
+         "train.eval_every=100", "train.workers=0", "eval.clips=1", "eval.crops=1"]
+QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_collab.yaml": 2}
+QUICK_ROWS = {TSN, FULL, *(weak(FULL, task, 0.25, other) for task in ("pose", "gesture")
+                                     for other in (True, False))}
+
+
+def slug(name):
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def finished(run_dir, cfg):
+    """Whether `run_dir` holds `cfg` trained to its last epoch (for --resume)."""
+    saved, checkpoint = run_dir / "config.yaml", run_dir / CHECKPOINT
+    if not (saved.exists() and checkpoint.exists()):
+        return False
+    return (yaml.safe_load(saved.read_text()) == cfg
+            and load_checkpoint(checkpoint)["epoch"] == cfg["train"]["epochs"])
 
 
 def run_row(row, seed, args, runs_dir):
+    """Train `row` with `seed` (or reuse the finished run with --resume), evaluate it on the
+    test split; its metrics and where it ran."""
     overrides = [*row.overrides, f"train.seed={seed}"]
     if args.quick:
-        overrides += QUICK
+        overrides += [*QUICK, f"train.epochs={QUICK_EPOCHS[row.config]}"]
     if args.root:
         overrides.append(f"data.root={args.root}")
     cfg = load_config(REPO / "configs" / row.config, overrides)
-    run_dir = runs_dir / row.name.replace(" ", "_") / f"seed{seed}"
+    run_dir = runs_dir / slug(row.name) / f"seed{seed}"
     started = time.time()
-    train(cfg, run_dir, val_set=False, progress=not args.no_progress)
-    train_seconds = time.time() - started
+    if args.resume and finished(run_dir, cfg):
+        train_seconds = sum(json.loads(line)["seconds"]
+                            for line in (run_dir / LOG).read_text().splitlines())
+    else:
+        train(cfg, run_dir, val_set=False, progress=not args.no_progress)
+        train_seconds = time.time() - started
     model = build(cfg)
     load_model_state(model, load_checkpoint(run_dir / CHECKPOINT), run_dir / CHECKPOINT)
     opts = eval_options(cfg)
     test_set = build_dataset(cfg["data"], "test", clips=opts.clips, crops=opts.crops)
     metrics = evaluate(model, test_set, opts.batch_size, progress=not args.no_progress)
-    return {"top1": metrics["top1"], "videos": metrics["videos"],
-            "train_seconds": round(train_seconds, 1),
-            "seconds": round(time.time() - started, 1), "confusion": metrics["confusion"],
-            "log": str(run_dir / LOG), "classes": test_set.classes, "data": cfg["data"]}
+    return {**metrics, "train_seconds": round(train_seconds, 1),
+            "seconds": round(time.time() - started, 1), "log": str(run_dir / LOG),
+            "classes": test_set.classes, "data": cfg["data"]}
 
 
 def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def describe_data(args, data_cfg):
-    if args.root:
-        return f"FPHA at {args.root}"
-    synthetic = data_cfg.get("synthetic") or {}
-    return ("synthetic FPHA-format set (" + ", ".join(f"{k}={v}" for k, v in synthetic.items())
-            + "), generated by handmt.data.synthetic")
+def cell(runs, metric, scale=100.0, digits=1):
+    """'mean ± std' over seeds of one metric (a function of a run's results), or '-'."""
+    values = [metric(run) for run in runs]
+    if any(v is None for v in values):
+        return "-"
+    mean, std = mean_std([scale * v for v in values])
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
 
 
-def write_results(suite, rows, results, args, out):
+def pose_value(key):
+    return lambda run: run["pose"][key] if "pose" in run else None
+
+
+def top1(run):
+    return run["top1"]
+
+
+def markdown(header, lines):
+    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header),
+            *(f"| {' | '.join(line)} |" for line in lines)]
+
+
+def gesture_table(rows, results):
+    return markdown(["method", "modality", "top-1 (%)", "PCK@20 (%)", "seeds", "train (s)"],
+                    [[row.name, row.modality, cell(results[row], top1),
+                      cell(results[row], pose_value("pck@20")), str(len(results[row])),
+                      cell(results[row], lambda r: r["train_seconds"], 1, 0)] for row in rows])
+
+
+def pose_table(rows, results):
+    return markdown(["method", "PCK@20 (%)", "PCK@25 (%)", "PCK@30 (%)", "AUC 0-50 mm",
+                     "MPJPE (mm)"],
+                    [[row.name, *(cell(results[row], pose_value(f"pck@{t}")) for t in (20, 25, 30)),
+                      cell(results[row], pose_value("auc"), 1, 3),
+                      cell(results[row], pose_value("mpjpe"), 1, 1)] for row in rows])
+
+
+def weak_tables(rows, results):
+    """Two tables and two plots' series: pose AUC against the fraction of pose labels (with and
+    without the gesture loss), top-1 against the fraction of gesture labels (with and without
+    the pose losses)."""
+    tables, series = [], {}
+    for task, metric, label, other in (("pose", pose_value("auc"), "AUC 0-50 mm", "gesture loss"),
+                                       ("gesture", top1, "top-1 (%)", "pose losses")):
+        pairs = {}
+        for row in rows:
+            if row.weak[0] == task:
+                pairs.setdefault(row.weak[1], {})[row.weak[2]] = row
+        if not pairs:
+            continue
+        fractions = sorted(pairs)
+        digits = (1, 3) if task == "pose" else ()
+        lines = [[f"{f:.0%}", *(cell(results[pairs[f][on]], metric, *digits)
+                                for on in (True, False))] for f in fractions]
+        ys = {f"{'with' if on else 'without'} {other}": [
+            statistics.mean(metric(run) * (1 if task == "pose" else 100)
+                            for run in results[pairs[f][on]]) for f in fractions]
+            for on in (True, False)}
+        tables += [f"{task.capitalize()} labels on a fraction of the training videos (the other "
+                   "task's labels on all of them):", "",
+                   *markdown([f"{task} labels", f"{label}, with {other}",
+                              f"{label}, without {other}"], lines), ""]
+        series[task] = (fractions, ys, label)
+    return tables, series
+
+
+def write_results(suite, tables, results, args, out):
     out.mkdir(parents=True, exist_ok=True)
-    first = results[rows[0].name][0]
-    data = describe_data(args, first["data"])
-    table = ["| method | modality | top-1 (%) | seeds | train time (s) | config |",
-             "|---|---|---|---|---|---|"]
-    summary = []
-    for row in rows:
-        runs = results[row.name]
-        mean, std = mean_std([r["top1"] * 100 for r in runs])
-        seconds = statistics.mean(r["train_seconds"] for r in runs)
-        acc = f"{mean:.1f} ± {std:.1f}" if len(runs) > 1 else f"{mean:.1f}"
-        table.append(f"| {row.name} | {row.modality} | {acc} | {len(runs)} | {seconds:.0f} "
-                     f"| {row.config} |")
-        summary.append({"method": row.name, "config": row.config, "overrides": row.overrides,
-                        "modality": row.modality, "top1": [r["top1"] for r in runs],
-                        "top1_mean": mean / 100, "top1_std": std / 100,
-                        "train_seconds": [r["train_seconds"] for r in runs],
-                        "videos": runs[0]["videos"]})
+    first = next(iter(results.values()))[0]
     chance = 100 / len(first["classes"])
-    text = "\n".join([
-        f"# {suite}: gesture recognition{' (quick)' if args.quick else ''}", "",
-        f"Data: {data}.", "",
-        f"Protocol: video-level top-1 over {first['videos']} test videos, softmax averaged over "
-        f"each video's clips and crops (eval section of each config); chance = {chance:.1f} %. "
-        f"Models trained from scratch (no pretrained weights).", "",
-        *table, "",
-        f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads. Command: `python benchmarks/run.py {suite}"
-        f"{' --quick' if args.quick else ''}{f' --seeds {args.seeds}' if args.seeds > 1 else ''}"
-        f"{f' --root {args.root}' if args.root else ''}`.", ""])
-    (out / "results.md").write_text(text)
+    data = (f"FPHA at {args.root}" if args.root else "synthetic FPHA-format set (" + ", ".join(
+        f"{k}={v}" for k, v in first["data"]["synthetic"].items()) + "), generated by "
+        "handmt.data.synthetic")
+    command = (f"python benchmarks/run.py {suite}{' --quick' if args.quick else ''}"
+               f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}"
+               f"{f' --root {args.root}' if args.root else ''}")
+    text = [f"# {suite}{' (quick)' if args.quick else ''}", "", f"Data: {data}.", "",
+            f"Gesture: video-level top-1 over {first['videos']} test videos, softmax averaged "
+            f"over each video's clips and crops; chance = {chance:.1f} %. 3D pose: {PROTOCOL_3D}; "
+            "PCK over every labelled test frame. Models trained from scratch (no pretrained "
+            "weights); ± is the standard deviation over seeds.", ""]
+    if "gesture" in tables:
+        text += ["## Gesture recognition", "", *gesture_table(tables["gesture"], results), ""]
+    if "pose" in tables:
+        text += ["## 3D hand pose", "", *pose_table(tables["pose"], results), ""]
+        plot_pck_curves({row.name: (results[row][0]["pose"]["thresholds"],
+                                    results[row][0]["pose"]["pck"]) for row in tables["pose"]},
+                        out / "pck_curves.png", title="3D PCK on the test split (seed 0)")
+    if "iterations" in tables:
+        text += ["## Iterations", "", *gesture_table(tables["iterations"], results), ""]
+    if "weak" in tables:
+        lines, series = weak_tables(tables["weak"], results)
+        text += ["## Weak supervision", "", *lines]
+        for task, (fractions, ys, label) in series.items():
+            plot_curves([100 * f for f in fractions], ys, out / f"weak_{task}.png",
+                        f"training videos with {task} labels (%)", label,
+                        title=f"Weak supervision: {task} labels withheld")
+    text += [f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads. Command: `{command}`.", ""]
+    (out / "results.md").write_text("\n".join(text))
     (out / "results.json").write_text(json.dumps(
         {"suite": suite, "data": data, "quick": args.quick, "seeds": args.seeds,
-         "chance": chance / 100, "rows": summary}, indent=2))
-    plot_confusion(first["confusion"], out / "confusion_tsn.png", class_names=first["classes"],
-                   title=f"{rows[0].name}, seed 0: test confusion (rows: true class)")
-    plot_training_log(first["log"], out / "training_tsn.png")
-    return text
+         "chance": chance / 100, "tables": {name: [row.name for row in rows]
+                                            for name, rows in tables.items()},
+         "rows": [{"method": row.name, "config": row.config, "overrides": list(row.overrides),
+                   "modality": row.modality, "top1": [r["top1"] for r in runs],
+                   "top1_mean": mean_std([r["top1"] for r in runs])[0],
+                   "pose": [r.get("pose") for r in runs], "videos": runs[0]["videos"],
+                   "train_seconds": [r["train_seconds"] for r in runs]}
+                  for row, runs in results.items()]}, indent=1))
+    for row in (TSN, FULL):
+        if row in results:
+            plot_confusion(results[row][0]["confusion"], out / f"confusion_{slug(row.name)}.png",
+                           class_names=first["classes"],
+                           title=f"{row.name}, seed 0: test confusion (rows: true class)")
+            plot_training_log(results[row][0]["log"], out / f"training_{slug(row.name)}.png")
+    return "\n".join(text)
+
+
+def select_tables(suite, names, quick):
+    """{table: rows} for the chosen tables; pose reports the gesture table's pose rows."""
+    rows = SUITES[suite]
+    tables = {}
+    for name in names:
+        chosen = [r for r in rows["gesture" if name == "pose" else name]
+                  if (r.config != TSN.config or name != "pose") and (not quick or r in QUICK_ROWS)]
+        if chosen:
+            tables[name] = chosen
+    return tables
 
 
 def main(argv=None):
@@ -137,24 +288,42 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suite", choices=sorted(SUITES))
     p.add_argument("--root", help="a real dataset folder (default: the synthetic set)")
-    p.add_argument("--quick", action="store_true", help="small data, short schedules (< 3 min)")
+    p.add_argument("--quick", action="store_true", help="small data, short schedules (~3 min)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per row (mean ± std)")
+    p.add_argument("--tables", default=",".join(TABLES),
+                   help=f"comma-separated subset of {', '.join(TABLES)}")
     p.add_argument("--out", type=Path, help="results folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse runs already trained with the same config")
     args = p.parse_args(argv)
+    names = [t for t in args.tables.split(",") if t]
+    unknown = sorted(set(names) - set(TABLES))
+    if unknown:
+        p.error(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
     out = args.out or REPO / "benchmarks" / "results" / (args.suite + ("-quick" if args.quick
                                                                        else ""))
-    rows = SUITES[args.suite]
-    results = {}
+    tables = select_tables(args.suite, names, args.quick)
+    rows = list(dict.fromkeys(row for table in tables.values() for row in table))
+    # rows that differ only in their name (a row seen in two tables) share one training
+    trained, results = {}, {}
+    todo = list(dict.fromkeys((row.config, row.overrides) for row in rows))
     for row in rows:
-        results[row.name] = []
+        key = (row.config, row.overrides)
+        if key in trained:
+            results[row] = trained[key]
+            continue
+        step = f"[{args.suite} {todo.index(key) + 1}/{len(todo)}] {row.name}"
+        trained[key] = results[row] = []
         for seed in range(args.seeds):
-            print(f"[{args.suite}] {row.name}, seed {seed} ...", flush=True)
+            print(f"{step}, seed {seed} ...", flush=True)
             result = run_row(row, seed, args, out / "runs")
-            print(f"[{args.suite}] {row.name}, seed {seed}: top-1 {100 * result['top1']:.1f} % "
+            pose = (f", PCK@20 {100 * result['pose']['pck@20']:.1f} %" if "pose" in result
+                    else "")
+            print(f"{step}, seed {seed}: top-1 {100 * result['top1']:.1f} %{pose} "
                   f"({result['seconds']:.0f} s)", flush=True)
-            results[row.name].append(result)
-    print(write_results(args.suite, rows, results, args, out))
+            results[row].append(result)
+    print(write_results(args.suite, tables, results, args, out))
     return 0
 
 

@@ -45,7 +45,9 @@ def evaluate(args):
     dataset = build_dataset(cfg["data"], "test", clips=opts.clips, crops=opts.crops)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     metrics = run_evaluation(model.to(device), dataset, opts.batch_size, device=device)
-    print(json.dumps({"top1": metrics["top1"], "videos": metrics["videos"]}))
+    pose = {k: v for k, v in metrics.get("pose", {}).items() if k not in ("thresholds", "pck")}
+    print(json.dumps({"top1": metrics["top1"], "videos": metrics["videos"],
+                      **({"pose": pose} if pose else {})}))
 
 
 def export(args):

@@ -13,20 +13,31 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     env = {**os.environ, "HANDMT_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "fpha", "--quick", "--out",
                            str(out), "--no-progress"], env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] and results["suite"] == "fpha"
     assert "synthetic FPHA-format set" in results["data"]
-    (tsn,) = [row for row in results["rows"] if row["method"] == "TSN"]
+    assert set(results["tables"]) == {"gesture", "pose", "weak"}
+    rows = {row["method"]: row for row in results["rows"]}
+    tsn = rows["TSN"]
     # 6 classes x 3 subjects x 8 test sequences; top-1 is a count of those videos
     assert tsn["videos"] == 144 and len(tsn["top1"]) == 1
     assert round(tsn["top1_mean"] * 144, 6).is_integer()
     # Chance is 1/6; the first classes pair each gesture with its reversal, which an
     # order-less TSN cannot separate, so it cannot pass 60 %.
     assert results["chance"] == pytest.approx(1 / 6) and 0 < tsn["top1_mean"] <= 0.6
+    assert tsn["pose"] == [None]  # no pose head, no pose metrics
+    full = rows["+ 2 iterations (full)"]["pose"][0]
+    # a PCK curve rises with the threshold and its AUC is its normalized area
+    assert full["pck"] == sorted(full["pck"]) and 0 < full["auc"] < 1
+    assert full["frames"] == 144 * 8
     table = (out / "results.md").read_text()
+    for heading in ("## Gesture recognition", "## 3D hand pose", "## Weak supervision"):
+        assert heading in table
     assert "| TSN | RGB |" in table and "chance = 16.7 %" in table
+    assert "wrist depth from the ground truth" in table  # the 3D protocol is stated
     assert "| TSN | RGB |" in proc.stdout
-    for plot in ("confusion_tsn.png", "training_tsn.png"):
-        assert (out / plot).stat().st_size > 10_000
+    for plot in ("confusion_tsn.png", "training_tsn.png", "pck_curves.png", "weak_pose.png",
+                 "weak_gesture.png", "confusion_2_iterations_full.png"):
+        assert (out / plot).stat().st_size > 10_000, plot

@@ -56,12 +56,13 @@ def test_pose_losses_by_hand():
     assert target[0, 0, 0] == 0 and target[0, 0, 8] == pytest.approx(-0.5)
     pred = target.clone()
     pred[0, 0, 3] = 2.0
-    assert depth_loss(pred, target, torch.ones(1, 1, dtype=torch.bool)) == pytest.approx(4.0)
+    assert depth_loss(pred, target, torch.ones(1, 1, dtype=torch.bool)) == pytest.approx(4 / 21)
     assert depth_loss(pred, target, torch.zeros(1, 1, dtype=torch.bool)) == 0
     maps = torch.zeros(1, 2, 21, 3, 3)
     maps[0, 1, 5, 1, 1] = 3.0
     valid = torch.tensor([[True, True]])
-    assert heatmap_loss(maps, torch.zeros_like(maps), valid) == pytest.approx(9.0 / 2)
+    # one pixel of 21 * 3 * 3 off by 3 on one of two frames
+    assert heatmap_loss(maps, torch.zeros_like(maps), valid) == pytest.approx(9 / 189 / 2)
     # a NaN target on an unlabelled frame neither counts nor poisons the gradient
     target_maps = torch.zeros_like(maps)
     target_maps[0, 1] = float("nan")

@@ -1,6 +1,7 @@
 """Multi-view evaluation: softmax probabilities averaged over each video's views."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -44,3 +45,48 @@ def test_unlabelled_videos_are_left_out_of_accuracy():
     logits = [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
     metrics = evaluate(Replay(), Views(logits, [0, 1, 2], [0, 1, -1]), progress=False)
     assert metrics["top1"] == 1.0 and metrics["confusion"].sum() == 2
+
+
+class PoseViews(torch.utils.data.Dataset):
+    """One frame per view; the head below predicts the true joints moved by `offsets` mm."""
+
+    def __init__(self, offsets, valid):
+        self.offsets, self.valid = offsets, valid
+
+    def __len__(self):
+        return len(self.offsets)
+
+    def __getitem__(self, i):
+        joints = torch.zeros(1, 21, 3)
+        joints[..., 2] = 400.0
+        return {"scores": torch.zeros(2), "video": torch.tensor(i), "label": torch.tensor(0),
+                "joints3d": joints, "offset": torch.tensor(self.offsets[i]),
+                "pose_valid": torch.tensor([self.valid[i]])}
+
+
+class ShiftedPoseHead(nn.Module):
+    def decode_3d(self, outputs, batch):
+        shifted = batch["joints3d"].clone()
+        shifted[..., 0] += batch["offset"][:, None, None]
+        return shifted
+
+
+class PoseReplay(Replay):
+    def __init__(self):
+        super().__init__()
+        self.heads = nn.ModuleDict({"gesture": ShiftedPoseHead()})
+
+
+def test_pose_metrics_pool_the_labelled_frames():
+    # errors 10, 22 and 40 mm on labelled frames; the 5 mm frame has no pose label.
+    metrics = evaluate(PoseReplay(), PoseViews([10.0, 22.0, 40.0, 5.0], [True, True, True, False]),
+                       batch_size=3, progress=False)
+    pose = metrics["pose"]
+    assert pose["frames"] == 3
+    assert [pose[f"pck@{t}"] for t in (20, 25, 30)] == pytest.approx([1 / 3, 2 / 3, 2 / 3])
+    assert pose["mpjpe"] == pytest.approx(24.0)
+    # curve on 0, 2.5, ..., 50: 0 below 10, 1/3 on [10, 22), 2/3 on [22.5, 40), 1 from 40
+    expected = np.trapezoid([(t >= 10) / 3 + (t >= 22.5) / 3 + (t >= 40) / 3
+                             for t in np.linspace(0, 50, 21)], np.linspace(0, 50, 21)) / 50
+    assert pose["auc"] == pytest.approx(expected)
+    assert "pose" not in evaluate(Replay(), Views([[0.0, 1.0]], [0], [1]), progress=False)

@@ -43,6 +43,19 @@ def test_pose_keeps_a_fraction_of_each_class():
     np.testing.assert_array_equal(result.labels, videos.labels)
 
 
+@pytest.mark.parametrize("fraction, kept", [(0.15, 45), (0.25, 68), (0.40, 108)])
+def test_fractions_differ_with_six_videos_per_class(fraction, kept):
+    # the default synthetic training split: 45 classes x 6 videos; per-class rounding alone
+    # would keep 2 of 6 videos for both 25 % and 40 %
+    videos = Videos()
+    videos.labels = np.repeat(np.arange(45), 6)
+    videos.pose_available = np.ones(270, dtype=bool)
+    result = withhold(videos, "pose", fraction)
+    per_class = np.bincount(videos.labels[result.pose_available], minlength=45)
+    assert result.pose_available.sum() == kept  # 15 %: at least one per class
+    assert per_class.max() - per_class.min() <= 1
+
+
 def test_deterministic_by_seed_and_original_untouched():
     videos = Videos()
     first = withhold(videos, "gesture", 0.6, seed=1)
@@ -59,7 +72,8 @@ def test_withheld_videos_stay_withheld():
     once = withhold(videos, "pose", 0.6)
     twice = withhold(once, "pose", 0.5)
     assert not (twice.pose_available & ~once.pose_available).any()
-    assert kept_per_class(videos.labels, twice.pose_available) == [3, 2, 1]  # of 6, 3, 1
+    # of 6, 3, 1: round(0.5 * 10) = 5 = floors 3, 1 and the minimum 1
+    assert kept_per_class(videos.labels, twice.pose_available) == [3, 1, 1]
 
 
 @pytest.mark.parametrize("task, fraction, message", [
@@ -83,3 +97,17 @@ def test_items_of_a_withheld_dataset(tmp_path):
         assert dataset[index]["label"].item() == dataset.labels[index] >= 0
         assert not no_pose[index]["pose_valid"].any()
         assert dataset[index]["pose_valid"].all()
+
+
+def test_config_withholds_on_the_training_split_only(tmp_path):
+    from handmt.data import build_dataset, check_config
+    root = str(write_mini_fpha(tmp_path))
+    data = {"name": "fpha", "root": root, "size": 16, "modalities": ["depth"],
+            "withhold": [{"task": "gesture", "keep_fraction": 0.0},
+                         {"task": "pose", "keep_fraction": 0.0}]}
+    check_config(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train, test = build_dataset(data, "train"), build_dataset(data, "test")
+    assert (train.labels == -1).all() and not train.pose_available.any()
+    assert (test.labels >= 0).all() and test.pose_available.any()

@@ -1,9 +1,10 @@
 """Datasets that return the data contract of DESIGN.md, and how configs build them.
 
-A config's `data` section is {name, root, cache, augment, synthetic, **dataset arguments}:
-`root: null` means the synthetic FPHA-format set described by `synthetic` (generated once into
-cache_home()), `augment` configures the training clip augmentation, `cache: true` keeps decoded
-clips in an HDF5 file under cache_home()/clips.
+A config's `data` section is {name, root, cache, augment, synthetic, withhold, **dataset
+arguments}: `root: null` means the synthetic FPHA-format set described by `synthetic` (generated
+once into cache_home()), `augment` configures the training clip augmentation, `cache: true` keeps
+decoded clips in an HDF5 file under cache_home()/clips, and `withhold: [{task, keep_fraction,
+seed}, ...]` hides labels of the training split (weak supervision, `withhold.withhold`).
 """
 
 from pathlib import Path
@@ -31,7 +32,7 @@ from .withhold import withhold  # noqa: E402
 __all__ = ["DATASETS", "EgoGestureDataset", "FPHADataset", "IsoGDDataset", "NVGestureDataset",
            "build_dataset", "ensure_fpha", "generate_fpha", "withhold"]
 
-BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic")
+BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic", "withhold")
 PROVIDED = ("root", "split", "transform", "cache_dir", "clips", "crops")
 
 
@@ -49,6 +50,13 @@ def check_config(data, path="data"):
         if not isinstance(section, dict):
             raise ConfigError(f"{path}.{key}", "expected a mapping")
         check_arguments(fn, section, f"{path}.{key}", provided=provided)
+    rules = data.get("withhold") or []
+    if not isinstance(rules, list):
+        raise ConfigError(f"{path}.withhold", "expected a list of {task, keep_fraction, seed}")
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            raise ConfigError(f"{path}.withhold[{i}]", "expected {task, keep_fraction, seed}")
+        check_arguments(withhold, rule, f"{path}.withhold[{i}]", provided=("dataset",))
 
 
 def dataset_root(data):
@@ -70,6 +78,9 @@ def build_dataset(data, split, clips=1, crops=1):
     if split == "train" and data.get("augment") is not None:
         transform = build_train_transform(size=kwargs.get("size", 224), **data["augment"])
     cache_dir = str(cache_home() / "clips") if data.get("cache", False) else None
-    return fn(root=str(root), split=split, transform=transform, cache_dir=cache_dir,
-              clips=clips, crops=crops, **kwargs)
+    dataset = fn(root=str(root), split=split, transform=transform, cache_dir=cache_dir,
+                 clips=clips, crops=crops, **kwargs)
+    for rule in (data.get("withhold") or []) if split == "train" else []:
+        dataset = withhold(dataset, **rule)
+    return dataset
 

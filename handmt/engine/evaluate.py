@@ -1,14 +1,17 @@
-"""Video-level evaluation with multi-clip, multi-crop testing.
+"""Video-level evaluation with multi-clip, multi-crop testing, and 3D pose evaluation.
 
 The test dataset enumerates every view (clip x crop) of every video and tags it with `video`;
 softmax probabilities are averaged over a video's views before the top-1 decision
-(TSN's and the MSD paper's protocol)."""
+(TSN's and the MSD paper's protocol). A model with a pose head (one with `decode_3d`) is also
+scored by 3D PCK over every labelled frame of every view (DESIGN.md, "Metrics" and the 3D
+protocol of the collaborative paper)."""
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..metrics import confusion_matrix, top1, video_predictions
+from ..metrics.pose import DEFAULT_THRESHOLDS, REPORTED_THRESHOLDS, mpjpe, pck_at, pck_curve
 
 
 def to_device(batch, device):
@@ -16,26 +19,55 @@ def to_device(batch, device):
             for k, v in batch.items()}
 
 
+def pose_head(model):
+    """The head that decodes 3D joints (`decode_3d`), or None."""
+    heads = getattr(model, "heads", {})
+    return next((head for head in heads.values() if hasattr(head, "decode_3d")), None)
+
+
 @torch.no_grad()
 def predict(model, dataset, batch_size=8, workers=0, progress=True, device="cpu"):
-    """Logits, labels and video ids of every view of `dataset`, in dataset order."""
+    """Logits, labels and video ids of every view of `dataset`, in dataset order; with a pose
+    head also the predicted and true 3D joints (views, T, 21, 3) and `pose_valid`."""
     model.eval()
     # A private generator: evaluating must not advance the training RNG (resume determinism).
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         generator=torch.Generator().manual_seed(0))
-    logits, labels, videos = [], [], []
+    head = pose_head(model)
+    keys = ["logits", "label", "video"] + (["joints3d", "true_joints3d", "pose_valid"]
+                                           if head else [])
+    views = {key: [] for key in keys}
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        outputs = model(to_device(batch, device))
-        logits.append(outputs["logits"].float().cpu())
-        labels.append(batch["label"])
-        videos.append(batch["video"])
-    return {"logits": torch.cat(logits), "label": torch.cat(labels), "video": torch.cat(videos)}
+        batch = to_device(batch, device)
+        outputs = model(batch)
+        found = {"logits": outputs["logits"].float(), "label": batch["label"],
+                 "video": batch["video"]}
+        if head:
+            found.update(joints3d=head.decode_3d(outputs, batch).float(),
+                         true_joints3d=batch["joints3d"], pose_valid=batch["pose_valid"])
+        for key in keys:
+            views[key].append(found[key].cpu())
+    return {key: torch.cat(values) for key, values in views.items()}
+
+
+def pose_metrics(views, thresholds=DEFAULT_THRESHOLDS):
+    """3D PCK curve, AUC, PCK at the reported thresholds and MPJPE of `predict`'s views."""
+    valid = views["pose_valid"]
+    pck, auc = pck_curve(views["joints3d"], views["true_joints3d"], thresholds, valid)
+    return {"thresholds": [float(t) for t in thresholds], "pck": [float(p) for p in pck],
+            "auc": auc, **{f"pck@{t}": pck_at(pck, thresholds, t) for t in REPORTED_THRESHOLDS},
+            "mpjpe": mpjpe(views["joints3d"], views["true_joints3d"], valid),
+            "frames": int(valid.sum())}
 
 
 def evaluate(model, dataset, batch_size=8, workers=0, progress=True, device="cpu"):
-    """Top-1 over videos after averaging softmax probabilities over their views, and the
-    confusion matrix over videos (rows: true class)."""
+    """Top-1 over videos after averaging softmax probabilities over their views, the confusion
+    matrix over videos (rows: true class) and, for a model with a pose head, `pose_metrics`
+    under "pose"."""
     views = predict(model, dataset, batch_size, workers, progress, device)
     videos, probs, labels = video_predictions(views["logits"], views["label"], views["video"])
-    return {"top1": top1(probs, labels), "videos": len(videos),
-            "confusion": confusion_matrix(probs.argmax(1), labels, probs.shape[1])}
+    metrics = {"top1": top1(probs, labels), "videos": len(videos),
+               "confusion": confusion_matrix(probs.argmax(1), labels, probs.shape[1])}
+    if "joints3d" in views and views["pose_valid"].any():
+        metrics["pose"] = pose_metrics(views)
+    return metrics

@@ -1,5 +1,10 @@
 """Pose targets and losses of the collaborative paper (ECCV 2020, section 3.4, eq. 5).
 
+Eq. 5 writes the pose terms as sums over joints; the losses here are means over joints (and
+heatmap pixels), as the pose codes the paper follows compute them (mean squared error): only
+then do the paper's weights (1, 0.001, 0.001) balance the terms. With sums over a 64 x 64 grid
+the heatmap term would outweigh the gesture term by about five orders of magnitude.
+
 Heatmaps live on a grid `stride` times coarser than the network input; heatmap pixel i covers
 input pixels [i*stride, (i+1)*stride), so its centre is input pixel i*stride + (stride-1)/2.
 """
@@ -38,12 +43,13 @@ def relative_depth(joints3d, depth_scale):
 
 
 def heatmap_loss(pred, target, valid):
-    """L_2d = sum_n ||H_n - H^_n||^2 per frame (pred, target (B, T, N, h, w)), averaged over the
-    frames with a pose label (`valid` (B, T)). Targets of unlabelled frames may be NaN."""
-    return masked_mean(((pred - target.nan_to_num()) ** 2).sum(dim=(-3, -2, -1)), valid)
+    """L_2d: the squared heatmap error averaged over joints and pixels per frame (pred, target
+    (B, T, N, h, w)), then over the frames with a pose label (`valid` (B, T)). Targets of
+    unlabelled frames may be NaN."""
+    return masked_mean(((pred - target.nan_to_num()) ** 2).mean(dim=(-3, -2, -1)), valid)
 
 
 def depth_loss(pred, target, valid):
-    """L_3d = sum_n (D_n - D^_n)^2 per frame (pred, target (B, T, N)), averaged over the frames
-    with a pose label. Targets of unlabelled frames may be NaN."""
-    return masked_mean(((pred - target.nan_to_num()) ** 2).sum(dim=-1), valid)
+    """L_3d: the squared depth error averaged over joints per frame (pred, target (B, T, N)),
+    then over the frames with a pose label. Targets of unlabelled frames may be NaN."""
+    return masked_mean(((pred - target.nan_to_num()) ** 2).mean(dim=-1), valid)

@@ -52,6 +52,8 @@ class Row:
     overrides: tuple = ()
     modality: str = "RGB"
     weak: tuple = ()  # (task whose labels are withheld, fraction kept, other task's loss on)
+    metric: str = "top1"  # a multi-modal model reports top1_<modality> and top1_fusion too
+    folds: int = 0  # cross-subject folds (VIVA: 8), each trained and tested; 0: no folds
 
 
 HEAD = "model.heads.gesture"
@@ -73,7 +75,46 @@ def weak(row, task, fraction, other_loss):
     return Row(name, row.config, (*row.overrides, rule, *extra), weak=(task, fraction, other_loss))
 
 
+def mtut(name, modality, metric, config="cpu_fpha_mtut.yaml", folds=0, **ssa):
+    """A row of MTUT's RGB + depth pair with SSA arguments changed, read at one modality's
+    network or at the fusion."""
+    overrides = tuple(f"model.ssa.{key}={json.dumps(value)}" for key, value in ssa.items())
+    return Row(name, config, overrides, modality, metric=metric, folds=folds)
+
+
+def mtut_rows(config, folds=0):
+    """MTUT's Tables 3 and 7: each network alone (one training with the SSA weight at 0), with
+    SSA, with SSA but no focal rho, and the decision-level fusions."""
+    def row(name, modality, metric, **ssa):
+        return mtut(name, modality, metric, config, folds, **ssa)
+    return [row("RGB alone", "RGB", "top1_rgb", weight=0.0),
+            row("depth alone", "depth", "top1_depth", weight=0.0),
+            row("fusion of the two alone", "RGB + depth", "top1_fusion", weight=0.0),
+            row("RGB with SSA from depth (MTUT)", "RGB (depth in training)", "top1_rgb"),
+            row("RGB with SSA, no focal rho (I3D+SSA)", "RGB (depth in training)", "top1_rgb",
+                focal=False),
+            row("depth with SSA from RGB (MTUT)", "depth (RGB in training)", "top1_depth"),
+            row("fusion (MTUT)", "RGB + depth", "top1_fusion")]
+
+
+def msd_rows(prefix, tsm_msd=True):
+    """The MSD paper's rows on one dataset (Tables I-IV and VI): TSM and ACTION-Net with and
+    without the Multi-Scale Decoder, and the local-only and global-only decoders."""
+    depth = "RGB (depth in training)"
+    action, msd = f"{prefix}_action.yaml", f"{prefix}_action_msd.yaml"
+    rows = [Row("TSM", action, ("model.backbone.temporal=tsm",))]
+    if tsm_msd:
+        rows.append(Row("TSM + MSD", f"{prefix}_tsm_msd.yaml", modality=depth))
+    return rows + [Row("ACTION", action), Row("ACTION + MSD", msd, modality=depth),
+                   Row("ACTION + local decoder", msd, ("model.heads.depth.use_global=false",),
+                       depth),
+                   Row("ACTION + global decoder", msd, ("model.heads.depth.use_local=false",),
+                       depth)]
+
+
 TSN = Row("TSN", "cpu_fpha_tsn.yaml")
+ACTION = Row("ACTION", "cpu_fpha_action.yaml")
+MSD = Row("ACTION + MSD", "cpu_fpha_action_msd.yaml", modality="RGB (depth in training)")
 BASELINE = collab("Baseline", iterations=1, orders=[0], multi_scale=False)
 FULL = collab("+ 2 iterations (full)")
 FRACTIONS = (0.15, 0.25, 0.40)
@@ -90,22 +131,57 @@ SUITES = {
                        collab("3 iterations", iterations=3)],
         "weak": [weak(FULL, task, f, other) for task in ("pose", "gesture") for f in FRACTIONS
                  for other in (True, False)],
+        # the MSD paper (Tables I and VI): depth frames supervise the RGB recognizer in training
+        "depth_supervision": [
+            TSN, ACTION, MSD,
+            Row("ACTION + local decoder", MSD.config, ("model.heads.depth.use_global=false",),
+                MSD.modality),
+            Row("ACTION + global decoder", MSD.config, ("model.heads.depth.use_local=false",),
+                MSD.modality)],
+        # MTUT (Tables 3 and 7): one network per modality, alone or coupled by the SSA loss
+        "multimodal": mtut_rows("cpu_fpha_mtut.yaml"),
     },
+    # the real datasets (--root): the MSD paper's tables, and MTUT's on NVGesture and VIVA
+    "egogesture": {"depth_supervision": msd_rows("egogesture")},
+    "nvgesture": {"depth_supervision": msd_rows("nvgesture"),
+                  "multimodal": mtut_rows("nvgesture_mtut_i3d.yaml")},
+    "isogd": {"depth_supervision": [
+        *msd_rows("isogd", tsm_msd=False),
+        Row("ACTION + MSD, depth binarized above 10/255", "isogd_action_msd.yaml",
+            ("model.heads.depth.binarize_threshold=0.0393",), "RGB (depth in training)")]},
+    "viva": {"multimodal": mtut_rows("viva_mtut_i3d.yaml", folds=8)},
 }
-TABLES = ("gesture", "pose", "iterations", "weak")
+TABLES = ("gesture", "pose", "iterations", "weak", "depth_supervision", "multimodal")
 
-# --quick: a small synthetic set (6 classes, 16 sequences per subject and class), 32-pixel hand
-# crops and short schedules, so the quick suite ends in under 3 minutes on 2 cores (the test
-# suite runs it end to end): TSN, the full collaborative model and its pose, and the weak table at
-# 25 % only. At this budget more sequences at a lower resolution beat fewer at a higher
-# one: from scratch, a network otherwise memorizes each sequence's background.
+# --quick on fpha: a small synthetic set (6 classes, 16 sequences per subject and class), 32-pixel
+# hand crops and short schedules, so the quick suite ends in under 3 minutes on 2 cores (the test
+# suite runs it end to end): TSN, ACTION + MSD, the full collaborative model and its pose, the
+# weak table at 25 % only, and MTUT. At this budget more sequences at a lower resolution beat
+# fewer at a higher one: from scratch, a network otherwise memorizes each sequence's background.
 QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.synthetic.seqs=16",
          "data.synthetic.frames=16", "data.synthetic.size=224", "data.size=32",
          "data.augment.color_jitter=0", f"{HEAD}.num_classes=6", "train.batch_size=8",
          "train.eval_every=100", "train.workers=0", "eval.clips=1", "eval.crops=1"]
-QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_collab.yaml": 2}
-QUICK_ROWS = {TSN, FULL, *(weak(FULL, task, 0.25, other) for task in ("pose", "gesture")
-                                     for other in (True, False))}
+QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_action_msd.yaml": 4, "cpu_fpha_collab.yaml": 2,
+                "cpu_fpha_mtut.yaml": 2}
+QUICK_EXTRA = {"cpu_fpha_mtut.yaml": ["model.ssa.start_epoch=1"]}
+QUICK_ROWS = {TSN, MSD, FULL, *(weak(FULL, task, 0.25, other) for task in ("pose", "gesture")
+                                for other in (True, False)),
+              *(row for row in SUITES["fpha"]["multimodal"] if not row.overrides)}
+# --quick on a real dataset (--root): one short epoch of small models, to check that the data,
+# the configs and the suite run end to end before the real thing.
+QUICK_REAL = ["data.size=32", "data.num_frames=4", "train.epochs=1", "train.batch_size=2",
+              "train.workers=0", "eval.clips=1", "eval.crops=1", "eval.size=null",
+              "data.cache=false"]
+QUICK_REAL_MODEL = {"resnet_tsn": ["model.backbone.arch=resnet18"],
+                    "i3d": ["model.backbone.width=0.25", "model.ssa.start_epoch=0"]}
+
+
+def quick_overrides(config, suite):
+    if suite == "fpha":
+        return [*QUICK, f"train.epochs={QUICK_EPOCHS[config]}", *QUICK_EXTRA.get(config, [])]
+    backbone = yaml.safe_load((REPO / "configs" / config).read_text())["model"]["backbone"]
+    return [*QUICK_REAL, *QUICK_REAL_MODEL.get(backbone["name"], [])]
 
 
 def slug(name):
@@ -121,16 +197,19 @@ def finished(run_dir, cfg):
             and load_checkpoint(checkpoint)["epoch"] == cfg["train"]["epochs"])
 
 
-def run_row(row, seed, args, runs_dir):
-    """Train `row` with `seed` (or reuse the finished run with --resume), evaluate it on the
-    test split; its metrics and where it ran."""
+def run_row(row, seed, fold, args, runs_dir):
+    """Train `row` with `seed` (on `fold`, or reuse the finished run with --resume), evaluate it
+    on the test split; its metrics and where it ran."""
     overrides = [*row.overrides, f"train.seed={seed}"]
     if args.quick:
-        overrides += [*QUICK, f"train.epochs={QUICK_EPOCHS[row.config]}"]
+        overrides += quick_overrides(row.config, args.suite)
     if args.root:
         overrides.append(f"data.root={args.root}")
+    if fold is not None:
+        overrides.append(f"data.fold={fold}")
     cfg = load_config(REPO / "configs" / row.config, overrides)
-    run_dir = runs_dir / slug(row.name) / f"seed{seed}"
+    run_dir = runs_dir / slug(row.name) / f"seed{seed}" / (f"fold{fold}" if fold is not None
+                                                            else "")
     started = time.time()
     if args.resume and finished(run_dir, cfg):
         train_seconds = sum(json.loads(line)["seconds"]
@@ -141,7 +220,8 @@ def run_row(row, seed, args, runs_dir):
     model = build(cfg)
     load_model_state(model, load_checkpoint(run_dir / CHECKPOINT), run_dir / CHECKPOINT)
     opts = eval_options(cfg)
-    test_set = build_dataset(cfg["data"], "test", clips=opts.clips, crops=opts.crops)
+    test_set = build_dataset(cfg["data"], opts.split, clips=opts.clips,
+                             crops=opts.crops, size=opts.size)
     metrics = evaluate(model, test_set, opts.batch_size, progress=not args.no_progress)
     return {**metrics, "train_seconds": round(train_seconds, 1),
             "seconds": round(time.time() - started, 1), "log": str(run_dir / LOG),
@@ -176,7 +256,7 @@ def markdown(header, lines):
 
 def gesture_table(rows, results):
     return markdown(["method", "modality", "top-1 (%)", "PCK@20 (%)", "seeds", "train (s)"],
-                    [[row.name, row.modality, cell(results[row], top1),
+                    [[row.name, row.modality, cell(results[row], lambda r, m=row.metric: r[m]),
                       cell(results[row], pose_value("pck@20")), str(len(results[row])),
                       cell(results[row], lambda r: r["train_seconds"], 1, 0)] for row in rows])
 
@@ -222,17 +302,21 @@ def write_results(suite, tables, results, args, out):
     out.mkdir(parents=True, exist_ok=True)
     first = next(iter(results.values()))[0]
     chance = 100 / len(first["classes"])
-    data = (f"FPHA at {args.root}" if args.root else "synthetic FPHA-format set (" + ", ".join(
-        f"{k}={v}" for k, v in first["data"]["synthetic"].items()) + "), generated by "
-        "handmt.data.synthetic")
+    data = (f"{first['data']['name']} at {args.root}" if args.root else
+            "synthetic FPHA-format set (" + ", ".join(
+                f"{k}={v}" for k, v in first["data"]["synthetic"].items()) + "), generated by "
+            "handmt.data.synthetic")
     command = (f"python benchmarks/run.py {suite}{' --quick' if args.quick else ''}"
                f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}"
                f"{f' --root {args.root}' if args.root else ''}")
     text = [f"# {suite}{' (quick)' if args.quick else ''}", "", f"Data: {data}.", "",
             f"Gesture: video-level top-1 over {first['videos']} test videos, softmax averaged "
-            f"over each video's clips and crops; chance = {chance:.1f} %. 3D pose: {PROTOCOL_3D}; "
-            "PCK over every labelled test frame. Models trained from scratch (no pretrained "
-            "weights); ± is the standard deviation over seeds.", ""]
+            f"over each video's clips and crops; chance = {chance:.1f} %. "
+            + (f"3D pose: {PROTOCOL_3D}; PCK over every labelled test frame. " if suite == "fpha"
+               else "")
+            + "Models trained from scratch (no pretrained weights); ± is the standard deviation "
+            "over seeds" + (" and cross-subject folds." if any(r.folds for r in results) else
+                            "."), ""]
     if "gesture" in tables:
         text += ["## Gesture recognition", "", *gesture_table(tables["gesture"], results), ""]
     if "pose" in tables:
@@ -242,6 +326,18 @@ def write_results(suite, tables, results, args, out):
                         out / "pck_curves.png", title="3D PCK on the test split (seed 0)")
     if "iterations" in tables:
         text += ["## Iterations", "", *gesture_table(tables["iterations"], results), ""]
+    if "depth_supervision" in tables:
+        text += ["## Depth supervision of an RGB recognizer (MSD)", "",
+                 "Recognizers on RGB alone at test time; the Multi-Scale Decoder "
+                 "regresses the depth frames in training only (loss weights cls : local : global "
+                 "= 1 : 1 : 0.01) and deploy() removes it.", "",
+                 *gesture_table(tables["depth_supervision"], results), ""]
+    if "multimodal" in tables:
+        text += ["## One network per modality, coupled by SSA (MTUT)", "",
+                 "Networks for RGB and depth trained together; each runs alone at test time "
+                 "(fusion: their softmax probabilities averaged). Rows without SSA come from one "
+                 "training with the SSA weight at 0.", "",
+                 *gesture_table(tables["multimodal"], results), ""]
     if "weak" in tables:
         lines, series = weak_tables(tables["weak"], results)
         text += ["## Weak supervision", "", *lines]
@@ -257,8 +353,9 @@ def write_results(suite, tables, results, args, out):
          "chance": chance / 100, "tables": {name: [row.name for row in rows]
                                             for name, rows in tables.items()},
          "rows": [{"method": row.name, "config": row.config, "overrides": list(row.overrides),
-                   "modality": row.modality, "top1": [r["top1"] for r in runs],
-                   "top1_mean": mean_std([r["top1"] for r in runs])[0],
+                   "modality": row.modality, "metric": row.metric,
+                   "top1": [r[row.metric] for r in runs],
+                   "top1_mean": mean_std([r[row.metric] for r in runs])[0],
                    "pose": [r.get("pose") for r in runs], "videos": runs[0]["videos"],
                    "train_seconds": [r["train_seconds"] for r in runs]}
                   for row, runs in results.items()]}, indent=1))
@@ -271,13 +368,19 @@ def write_results(suite, tables, results, args, out):
     return "\n".join(text)
 
 
+def suite_tables(suite):
+    """The tables a suite has, in TABLES order (pose: the pose rows of its gesture table)."""
+    return [t for t in TABLES if t in SUITES[suite] or (t == "pose" and "gesture" in SUITES[suite])]
+
+
 def select_tables(suite, names, quick):
-    """{table: rows} for the chosen tables; pose reports the gesture table's pose rows."""
+    """{table: rows} for the chosen tables; --quick on fpha keeps QUICK_ROWS only."""
     rows = SUITES[suite]
     tables = {}
     for name in names:
         chosen = [r for r in rows["gesture" if name == "pose" else name]
-                  if (r.config != TSN.config or name != "pose") and (not quick or r in QUICK_ROWS)]
+                  if (r.config != TSN.config or name != "pose")
+                  and (not quick or suite != "fpha" or r in QUICK_ROWS)]
         if chosen:
             tables[name] = chosen
     return tables
@@ -286,26 +389,31 @@ def select_tables(suite, names, quick):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=sorted(SUITES))
-    p.add_argument("--root", help="a real dataset folder (default: the synthetic set)")
+    p.add_argument("suite", choices=list(SUITES))
+    p.add_argument("--root", help="the dataset folder (fpha: default the synthetic set)")
     p.add_argument("--quick", action="store_true", help="small data, short schedules (~3 min)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per row (mean ± std)")
-    p.add_argument("--tables", default=",".join(TABLES),
-                   help=f"comma-separated subset of {', '.join(TABLES)}")
+    p.add_argument("--tables", help=f"comma-separated subset of the suite's tables "
+                   f"({', '.join(TABLES)}; default: all of the suite's)")
     p.add_argument("--out", type=Path, help="results folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true",
                    help="reuse runs already trained with the same config")
     args = p.parse_args(argv)
-    names = [t for t in args.tables.split(",") if t]
-    unknown = sorted(set(names) - set(TABLES))
+    available = suite_tables(args.suite)
+    names = [t for t in (args.tables or ",".join(available)).split(",") if t]
+    unknown = sorted(set(names) - set(available))
     if unknown:
-        p.error(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
+        p.error(f"unknown table(s) {', '.join(unknown)} for {args.suite}; choose from "
+                f"{', '.join(available)}")
+    if args.suite != "fpha" and not args.root:
+        p.error(f"{args.suite} is not embedded: give its folder with --root DIR")
     out = args.out or REPO / "benchmarks" / "results" / (args.suite + ("-quick" if args.quick
                                                                        else ""))
     tables = select_tables(args.suite, names, args.quick)
     rows = list(dict.fromkeys(row for table in tables.values() for row in table))
-    # rows that differ only in their name (a row seen in two tables) share one training
+    # rows that differ only in their name and metric (a row seen in two tables, or one network
+    # of a multi-modal training) share one training
     trained, results = {}, {}
     todo = list(dict.fromkeys((row.config, row.overrides) for row in rows))
     for row in rows:
@@ -316,13 +424,15 @@ def main(argv=None):
         step = f"[{args.suite} {todo.index(key) + 1}/{len(todo)}] {row.name}"
         trained[key] = results[row] = []
         for seed in range(args.seeds):
-            print(f"{step}, seed {seed} ...", flush=True)
-            result = run_row(row, seed, args, out / "runs")
-            pose = (f", PCK@20 {100 * result['pose']['pck@20']:.1f} %" if "pose" in result
-                    else "")
-            print(f"{step}, seed {seed}: top-1 {100 * result['top1']:.1f} %{pose} "
-                  f"({result['seconds']:.0f} s)", flush=True)
-            results[row].append(result)
+            for fold in range(row.folds) if row.folds else [None]:
+                where = f"seed {seed}" + (f", fold {fold}" if fold is not None else "")
+                print(f"{step}, {where} ...", flush=True)
+                result = run_row(row, seed, fold, args, out / "runs")
+                pose = (f", PCK@20 {100 * result['pose']['pck@20']:.1f} %" if "pose" in result
+                        else "")
+                print(f"{step}, {where}: top-1 {100 * result[row.metric]:.1f} %{pose} "
+                      f"({result['seconds']:.0f} s)", flush=True)
+                results[row].append(result)
     print(write_results(args.suite, tables, results, args, out))
     return 0
 

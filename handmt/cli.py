@@ -1,10 +1,16 @@
-"""The `handmt` command: synth | train | eval | export.
+"""The `handmt` command: synth | train | eval | export | predict.
 
     handmt synth fpha --out DIR [--classes 45 --subjects 6 --seqs 2 --frames 32 --size 320 --seed 0]
+    handmt synth fpha --video FILE.mp4 [--label K] [same options]   one sequence as a video
     handmt train CONFIG [--out DIR] [--resume] [key=value ...]
+    torchrun --nproc_per_node N -m handmt.cli train ...   the same on N processes (DDP)
     handmt eval CONFIG CHECKPOINT [key=value ...]
     handmt export CONFIG CHECKPOINT [key=value ...] [--format onnx|torchscript] [--modality M]
                   [--out FILE]
+    handmt predict CHECKPOINT [key=value ...] --video IN.mp4 --out OUT.mp4 [--json OUT.json]
+                   [--window T] [--stride S] [--modality M]
+
+Overrides come before the options (`argparse` reads positionals first).
 """
 
 import argparse
@@ -16,18 +22,32 @@ from .config import ConfigError, load_config
 
 
 def synth(args):
-    from .data.synthetic import generate_fpha
-    out = generate_fpha(args.out, classes=args.classes, subjects=args.subjects, seqs=args.seqs,
-                        frames=args.frames, size=args.size, seed=args.seed)
-    print(f"wrote {out}")
+    from .data.synthetic import generate_fpha, render_fpha_video
+    if args.out is None and args.video is None:
+        raise ValueError("give --out DIR (a dataset), --video FILE (one sequence) or both")
+    if args.out is not None:
+        out = generate_fpha(args.out, classes=args.classes, subjects=args.subjects,
+                            seqs=args.seqs, frames=args.frames, size=args.size, seed=args.seed)
+        print(f"wrote {out}")
+    if args.video is not None:
+        # sequence seqs + 1 of subject 1: the set does not hold it
+        out = render_fpha_video(args.video, label=args.label, subject=1, seq=args.seqs + 1,
+                                classes=args.classes, frames=args.frames, size=args.size,
+                                seed=args.seed)
+        print(f"wrote {out}")
 
 
 def train(args):
+    from .engine import distributed
     from .engine.trainer import train as run_training
     cfg = load_config(args.config, args.overrides)
     out = args.out or Path("runs") / Path(args.config).stem
-    record = run_training(cfg, out, resume=args.resume)
-    print(json.dumps(record))
+    try:
+        record = run_training(cfg, out, resume=args.resume)
+        if distributed.is_main():
+            print(json.dumps(record))
+    finally:
+        distributed.cleanup()
 
 
 def evaluate(args):
@@ -42,11 +62,14 @@ def evaluate(args):
     model = build(cfg)
     load_model_state(model, load_checkpoint(args.checkpoint), args.checkpoint)
     opts = eval_options(cfg)
-    dataset = build_dataset(cfg["data"], "test", clips=opts.clips, crops=opts.crops)
+    dataset = build_dataset(cfg["data"], opts.split, clips=opts.clips,
+                            crops=opts.crops, size=opts.size)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     metrics = run_evaluation(model.to(device), dataset, opts.batch_size, device=device)
     pose = {k: v for k, v in metrics.get("pose", {}).items() if k not in ("thresholds", "pck")}
-    print(json.dumps({"top1": metrics["top1"], "videos": metrics["videos"],
+    # a multimodal model's top1_{modality} and top1_fusion
+    per_modality = {k: v for k, v in metrics.items() if k.startswith("top1_")}
+    print(json.dumps({"top1": metrics["top1"], **per_modality, "videos": metrics["videos"],
                       **({"pose": pose} if pose else {})}))
 
 
@@ -60,7 +83,9 @@ def export(args):
     cfg = load_config(args.config, args.overrides)
     model = build(cfg)
     load_model_state(model, load_checkpoint(args.checkpoint), args.checkpoint)
-    modality = args.modality or cfg["model"]["backbone"].get("modality", "rgb")
+    # default: the backbone's modality; for a multimodal model its first network
+    modality = args.modality or cfg["model"].get(
+        "modalities", [cfg["model"]["backbone"].get("modality", "rgb")])[0]
     data = cfg["data"]
     example = torch.randn(1, data.get("num_frames", 8), MODALITY_CHANNELS[modality],
                           data.get("size", 224), data.get("size", 224))
@@ -73,6 +98,15 @@ def export(args):
     print(f"wrote {path}")
 
 
+def predict(args):
+    from .predict import predict as run_prediction
+    record = run_prediction(args.checkpoint, args.video, args.out, json_path=args.json,
+                            window=args.window, stride=args.stride, overrides=args.overrides,
+                            modality=args.modality)
+    print(f"wrote {args.out}" + (f" and {args.json}" if args.json else "")
+          + f": {len(record['windows'])} windows of {record['window']} frames")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="handmt", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,13 +114,17 @@ def parser():
 
     s = sub.add_parser("synth", help="generate a synthetic dataset in a published layout")
     s.add_argument("format", choices=["fpha"])
-    s.add_argument("--out", required=True, help="folder to write (must not exist)")
+    s.add_argument("--out", help="folder to write (must not exist)")
     s.add_argument("--classes", type=int, default=45)
     s.add_argument("--subjects", type=int, default=6)
     s.add_argument("--seqs", type=int, default=2, help="sequences per subject and class")
     s.add_argument("--frames", type=int, default=32)
     s.add_argument("--size", type=int, default=320, help="colour image width in pixels")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--video", help="also (or, without --out, only) write one sequence of class "
+                   "--label as an MP4 file, a sequence the set does not hold (handmt predict's "
+                   "input)")
+    s.add_argument("--label", type=int, default=0, help="class of the --video sequence")
     s.set_defaults(run=synth)
 
     t = sub.add_parser("train", help="train the model of a config")
@@ -109,10 +147,25 @@ def parser():
     x.add_argument("overrides", nargs="*")
     x.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     x.add_argument("--modality", choices=["rgb", "depth", "flow"],
-                   help="input clip modality (default: the config's backbone modality)")
+                   help="input clip modality, for a multimodal (MTUT) model the network to "
+                   "export (default: the config's backbone modality, or its first modality)")
     x.add_argument("--out", help="file to write (default: the checkpoint's path with .onnx or "
                    ".torchscript.pt)")
     x.set_defaults(run=export)
+
+    r = sub.add_parser("predict", help="run a checkpoint over a video: the video with the "
+                       "predicted class, pose and depth drawn on, and JSON")
+    r.add_argument("checkpoint", help="written by handmt train (holds its config)")
+    r.add_argument("overrides", nargs="*", help="dotlist overrides of the checkpoint's config")
+    r.add_argument("--video", required=True, help="input video (any file OpenCV reads)")
+    r.add_argument("--out", required=True, help="MP4 file to write")
+    r.add_argument("--json", help="also write the per-window predictions to this JSON file")
+    r.add_argument("--window", type=int, help="frames per clip (default: data.num_frames)")
+    r.add_argument("--stride", type=int, help="frames between clip starts (default: window // 2)")
+    r.add_argument("--modality", choices=["rgb", "depth"],
+                   help="the video's modality: the network a multi-modal model runs (default: "
+                   "rgb); a single network must read it")
+    r.set_defaults(run=predict)
     return p
 
 

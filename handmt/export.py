@@ -4,8 +4,9 @@ the gesture logits, written only after its outputs were checked against PyTorch'
     from handmt.export import export
     export(model, "gesture.onnx", example=torch.randn(1, 8, 3, 224, 224))
 
-`export` exports `model.deploy()` (auxiliary heads such as the MSD decoders are dropped) wrapped
-so the graph takes one tensor, the clip (B, T, C, H, W) of the backbone's modality, and returns
+`export` exports `model.deploy()` (auxiliary heads such as the MSD decoders are dropped), or for
+MTUT's MultiModalModel `model.deploy(modality)` (the network of `modality` alone), wrapped so the
+graph takes one tensor, the clip (B, T, C, H, W) of the backbone's modality, and returns
 one tensor, the logits (B, classes). The batch axis is dynamic; T, C, H and W are those of the
 example (ResNetTSN's temporal layers read T when the graph is traced, so a file exported for
 8 frames serves 8-frame clips only; both formats reject other shapes).
@@ -50,6 +51,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .models import MultiModalModel
 from .models.backbones import MODALITY_CHANNELS
 
 FORMATS = ("onnx", "torchscript")
@@ -86,8 +88,9 @@ class ClipToLogits(nn.Module):
 
 
 def export(model, path, *, format="onnx", example=None, modality="rgb", opset=17, rtol=1e-4):
-    """Write `model.deploy()` as an ONNX (`opset`) or TorchScript file at `path` after checking
-    its logits against PyTorch's within `rtol` (see the module docstring); returns the path.
+    """Write `model.deploy()` (a MultiModalModel: `model.deploy(modality)`) as an ONNX (`opset`)
+    or TorchScript file at `path` after checking its logits against PyTorch's within `rtol` (see
+    the module docstring); returns the path.
 
     `example`: a clip (B, T, C, H, W) fixing T, C, H and W; default (1, 8, C, 224, 224) with C
     the channels of `modality`."""
@@ -107,7 +110,8 @@ def export(model, path, *, format="onnx", example=None, modality="rgb", opset=17
                               f"with onnx, the parity check runs onnxruntime): pip install "
                               f"{' '.join(missing)}")
     example = example.detach().float().cpu()
-    wrapped = ClipToLogits(model.deploy().cpu(), modality).eval()
+    deployed = model.deploy(modality) if isinstance(model, MultiModalModel) else model.deploy()
+    wrapped = ClipToLogits(deployed.cpu(), modality).eval()
     clip = random_clip(example)
     try:
         reference = reference_logits(wrapped, clip)

@@ -105,6 +105,40 @@ def draw_skeleton(image_rgb, joints2d, color=None):
     return image
 
 
+def draw_caption(image_rgb, text):
+    """A copy of the uint8 RGB image with `text` in white on a black band at its top-left corner,
+    the font scaled to the image and shrunk to fit its width."""
+    image = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
+    scale = max(0.3, min(image.shape[:2]) / 400)
+    thickness = max(1, round(scale * 1.5))
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    if width > 0.95 * image.shape[1]:
+        scale *= 0.95 * image.shape[1] / width
+        (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale,
+                                                    thickness)
+    pad = max(2, round(4 * scale))
+    cv2.rectangle(image, (0, 0), (width + 2 * pad, height + baseline + 2 * pad), (0, 0, 0), -1)
+    cv2.putText(image, text, (pad, pad + height), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), thickness, cv2.LINE_AA)
+    return image
+
+
+def draw_inset(image_rgb, values, fraction=0.3):
+    """A copy of the uint8 RGB image with `values` (h, w) in [0, 1] (clipped), colour-mapped
+    (viridis), as an inset at its bottom-right corner (away from `draw_caption`), `fraction` of
+    the shorter side tall and framed in white."""
+    image = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
+    values = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0, 1)
+    height = max(2, round(min(image.shape[:2]) * fraction))
+    width = max(2, round(height * values.shape[1] / values.shape[0]))
+    levels = cv2.resize(np.rint(values * 255).astype(np.uint8), (width, height),
+                        interpolation=cv2.INTER_NEAREST)
+    inset = cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    inset[[0, -1], :] = inset[:, [0, -1]] = 255
+    image[-height:, -width:] = inset
+    return image
+
+
 def _read_log(jsonl_path):
     records = []
     for line_number, line in enumerate(Path(jsonl_path).read_text().splitlines(), start=1):

@@ -18,7 +18,8 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] and results["suite"] == "fpha"
     assert "synthetic FPHA-format set" in results["data"]
-    assert set(results["tables"]) == {"gesture", "pose", "weak"}
+    assert set(results["tables"]) == {"gesture", "pose", "weak", "depth_supervision",
+                                      "multimodal"}
     rows = {row["method"]: row for row in results["rows"]}
     tsn = rows["TSN"]
     # 6 classes x 3 subjects x 8 test sequences; top-1 is a count of those videos
@@ -32,8 +33,16 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     # a PCK curve rises with the threshold and its AUC is its normalized area
     assert full["pck"] == sorted(full["pck"]) and 0 < full["auc"] < 1
     assert full["frames"] == 144 * 8
+    # the MSD row tests the RGB recognizer alone; MTUT's rows read one training at each network
+    assert rows["ACTION + MSD"]["pose"] == [None] and rows["ACTION + MSD"]["videos"] == 144
+    mtut = {name: rows[name] for name in ("RGB with SSA from depth (MTUT)",
+                                          "depth with SSA from RGB (MTUT)", "fusion (MTUT)")}
+    assert [row["metric"] for row in mtut.values()] == ["top1_rgb", "top1_depth", "top1_fusion"]
+    assert len({row["train_seconds"][0] for row in mtut.values()}) == 1  # trained once
     table = (out / "results.md").read_text()
-    for heading in ("## Gesture recognition", "## 3D hand pose", "## Weak supervision"):
+    for heading in ("## Gesture recognition", "## 3D hand pose", "## Weak supervision",
+                    "## Depth supervision of an RGB recognizer (MSD)",
+                    "## One network per modality, coupled by SSA (MTUT)"):
         assert heading in table
     assert "| TSN | RGB |" in table and "chance = 16.7 %" in table
     assert "wrist depth from the ground truth" in table  # the 3D protocol is stated

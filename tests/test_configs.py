@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from handmt import load_config
-from handmt.models import build
+from handmt.models import MultiModalModel, build
 
 CONFIGS = sorted(Path("configs").glob("*.yaml"))
 
@@ -36,6 +36,8 @@ def test_config_builds_and_trains_one_step(path):
     cfg = load_config(path)
     torch.manual_seed(0)
     model = build(cfg)
+    if isinstance(model, MultiModalModel):  # MTUT's second stage: SSA on
+        model.set_epoch(model.ssa.start_epoch)
     batch = contract_batch(2, cfg["data"].get("num_frames", 8), 32)
     outputs = model(batch)
     losses = model.losses(outputs, batch)

@@ -217,3 +217,23 @@ def test_cli_exports_a_checkpoint_and_names_a_bad_one(action_model, tmp_path, ca
     save_checkpoint(bad, {"model": small_model(temporal="tsm").state_dict()})
     assert main(["export", ACTION, str(bad), *SMALL]) == 2
     assert "garbage.pt holds weights of another model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_collaborative_model_exports_its_gesture_logits(format, tmp_path):
+    """The collaborative network (pose and gesture sub-networks, multi-order, relation, TCN)
+    traces to a graph whose logits match PyTorch on a clip of another batch size."""
+    if format == "onnx":
+        needs_onnx()
+    torch.manual_seed(0)
+    model = build(load_config("configs/cpu_fpha_collab.yaml", [
+        "data.size=32", f"data.num_frames={FRAMES}", "model.backbone.arch=resnet10t",
+        "model.heads.gesture.joint_channels=2"])).eval()
+    clip = torch.randn(2, FRAMES, 3, 32, 32)
+    path = export(model, tmp_path / f"collab.{format}", format=format,
+                  example=torch.randn(1, FRAMES, 3, 32, 32))
+    if format == "onnx":
+        exported = onnx_runner(path)[1](clip)
+    else:
+        exported = load_torchscript(path)(clip)
+    assert_matches(exported, reference(model, clip))

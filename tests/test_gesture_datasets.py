@@ -269,6 +269,20 @@ def test_nvgesture_labels_and_sensor_segments(nv_root):
         assert depth == [f + 1 for f in rgb]
 
 
+def test_nvgesture_padded_clips_and_flow(nv_root):
+    # MTUT's protocol: a short video is zero-padded on both sides; testing covers whole videos
+    dataset, _ = load(NVGestureDataset, nv_root, "train", num_frames=9, sampling="padded",
+                      modalities=["rgb", "flow"])
+    torch.manual_seed(0)
+    item = dataset[1]  # 6 frames
+    real = [bool(frame.any()) for frame in item["rgb"]]
+    assert real.count(True) == 6 and "".join("x" if r else "." for r in real).strip(".") == "x" * 6
+    assert item["flow"].shape == (9, 2, SIZE, SIZE) and not item["flow"][~torch.tensor(real)].any()
+    test, _ = load(NVGestureDataset, nv_root, "test", num_frames=3, sampling="padded")
+    assert len(test) == 3  # 8 frames: windows at 0, 3 and 5
+    assert [decode(test[i])[0] for i in range(3)] == [[3, 4, 5], [6, 7, 8], [8, 9, 10]]
+
+
 @pytest.mark.parametrize("line, message", [
     ("path:./a depth:sk_depth:2:19 color:sk_color:1:18 label:0", ":2: expected 'label:<1..25>'"),
     ("path:./a depth:sk_depth:2:19 color:sk_color:1:18 label:26", ":2: expected 'label:<1..25>'"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 
 from ..config import ConfigError
-from ..registry import Registry, check_arguments
+from ..registry import Registry, check_arguments, closest
 
 DATASETS = Registry("dataset")
 
@@ -27,19 +27,27 @@ from .isogd import IsoGDDataset  # noqa: E402
 from .nvgesture import NVGestureDataset  # noqa: E402
 from .synthetic import ensure_fpha, generate_fpha  # noqa: E402
 from .transforms import build_train_transform  # noqa: E402
+from .viva import VIVADataset  # noqa: E402
 from .withhold import withhold  # noqa: E402
 
 __all__ = ["DATASETS", "EgoGestureDataset", "FPHADataset", "IsoGDDataset", "NVGestureDataset",
-           "build_dataset", "ensure_fpha", "generate_fpha", "withhold"]
+           "VIVADataset", "build_dataset", "ensure_fpha", "generate_fpha", "withhold"]
 
 BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic", "withhold")
 PROVIDED = ("root", "split", "transform", "cache_dir", "clips", "crops")
 
 
 def check_config(data, path="data"):
-    """Check the `data` section: the dataset's own arguments, augmentation and generator keys."""
-    DATASETS.check({k: v for k, v in data.items() if k not in BUILDER_KEYS[1:]}, path,
-                   **dict.fromkeys(PROVIDED))
+    """Check the `data` section: the dataset's own arguments (modality names among the
+    dataset's MODALITIES, when it declares them), augmentation and generator keys."""
+    fn, _ = DATASETS.check({k: v for k, v in data.items() if k not in BUILDER_KEYS[1:]}, path,
+                           **dict.fromkeys(PROVIDED))
+    known = getattr(fn, "MODALITIES", None)
+    for i, modality in enumerate(data.get("modalities") or []):
+        if known is not None and modality not in known:
+            raise ConfigError(f"{path}.modalities[{i}]", f"unknown modality {modality!r}"
+                              f"{closest(modality, known)}; {data['name']} provides "
+                              f"{', '.join(known)}")
     if data.get("root") is not None and not isinstance(data["root"], str):
         raise ConfigError(f"{path}.root", f"expected a folder path or null, got {data['root']!r}")
     if not isinstance(data.get("cache", False), bool):
@@ -61,6 +69,9 @@ def check_config(data, path="data"):
 
 def dataset_root(data):
     """The dataset folder: `data.root`, or the synthetic set (generated on first use)."""
+    if data.get("root") is None and data["name"] != "fpha":
+        raise ConfigError("data.root", f"the {data['name']} dataset is not embedded: set "
+                          f"data.root=DIR to its folder (only fpha has a synthetic stand-in)")
     if data.get("root") is not None:
         root = Path(data["root"]).expanduser()
         if not root.is_dir():
@@ -69,10 +80,13 @@ def dataset_root(data):
     return ensure_fpha(**(data.get("synthetic") or {}))
 
 
-def build_dataset(data, split, clips=1, crops=1):
-    """The dataset of one split; training clips get the `augment` transform."""
+def build_dataset(data, split, clips=1, crops=1, size=None):
+    """The dataset of one split; training clips get the `augment` transform; `size` replaces
+    `data.size` (a test resolution above the training one)."""
     root = dataset_root(data)
     kwargs = {k: v for k, v in data.items() if k not in BUILDER_KEYS}
+    if size is not None:
+        kwargs["size"] = size
     fn = DATASETS.get(data["name"], "data.name")
     transform = None
     if split == "train" and data.get("augment") is not None:

@@ -1,6 +1,8 @@
 """HDF5 cache of decoded clips: every frame of every video as `read_frames` returns it.
 
-Decoding full-size JPEGs and registering depth dominates data loading; the cache does it once.
+Decoding full-size JPEGs, registering depth and computing optical flow dominate data loading;
+the cache does them once: flow (flow.py) is a per-frame array like the others, computed once per
+pair of frames while the cache is built.
 A dataset that uses it provides `videos` (records with `num_frames`), `read_frames(video,
 indices)`, `cache_key()` (a JSON-able dict of the settings the frames depend on, with at least
 "dataset" and "split") and `source_files()` (the files the frames are read from).

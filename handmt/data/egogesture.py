@@ -87,7 +87,8 @@ class EgoGestureDataset(GestureDataset):
     def __init__(self, root: str, split: Literal["train", "val", "test"] = "train",
                  num_frames: int = 8, size: int = 224,
                  modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
-                 sampling: Literal["segments", "dense"] = "segments", strict: bool = False,
+                 sampling: Literal["segments", "dense", "padded"] = "segments",
+                 strict: bool = False,
                  transform=None, clips: int = 1, crops: int = 1,
                  subjects: list[int] | tuple[int, ...] | None = None, dense_stride: int = 1,
                  cache_dir: str | None = None):
@@ -122,7 +123,7 @@ class EgoGestureDataset(GestureDataset):
                                "depth": image_scene / "Depth" / f"depth{group}"}
                     for label, start, end, line_number in read_labels(path):
                         sources = {m: (FrameSource(folders[m], start, FRAME_PATTERN),
-                                       end - start + 1) for m in self.modalities}
+                                       end - start + 1) for m in self.streams}
                         listed.append((f"{path.relative_to(self.root)}:{line_number}", label,
                                        sources))
         return str(label_root), files, listed

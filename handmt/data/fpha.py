@@ -7,7 +7,8 @@ what an item holds. The synthetic generator writes the same layout plus hand mas
 Every video gets one square crop around its hand: the box of its colour-projected joints over
 all frames, enlarged by `crop_margin` on each side, resized to `size`. The crop is an exact
 affine map A of colour pixels, so the input's intrinsics are K = A @ color_K. Depth is registered
-to that crop through the depth-to-colour extrinsic and holds colour-camera z in mm.
+to that crop through the depth-to-colour extrinsic and holds colour-camera z in mm. Flow is
+computed from the cropped colour frames (flow.py).
 """
 
 import os
@@ -22,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..hand import NUM_JOINTS
-from . import DATASETS
+from . import DATASETS, flow
 from .cache import FrameCache
 from .camera import CAMERA_FILE, FPHACamera, project
 from .sampling import dense_indices, segment_indices
@@ -212,12 +213,14 @@ class FPHADataset(Dataset):
     `split` "train": one item per video, frames sampled at random (TSN segments or dense) and
     augmented by `transform` (a transforms.ClipTransform). `split` "test": clips x crops items
     per video (item i belongs to video i // (clips * crops)), deterministic. `cache_dir` keeps
-    decoded, cropped and registered frames in an HDF5 file (cache.py).
+    decoded, cropped and registered frames and flow in an HDF5 file (cache.py).
 
     Sequences whose sources disagree in frame count are cut to the common prefix; those with no
     usable frame are skipped; one warning lists them (strict=True: a ValueError instead).
     `labels` (-1 = unknown) and `pose_available` are per video; `withhold` edits them.
     """
+
+    MODALITIES = ("rgb", "depth", "flow", "mask")
 
     def __init__(self, root: str, split: Literal["train", "test"] = "train",
                  num_frames: int = 8, size: int = 224,
@@ -225,10 +228,10 @@ class FPHADataset(Dataset):
                  sampling: Literal["segments", "dense"] = "segments", strict: bool = False,
                  transform=None, clips: int = 1, crops: int = 1, max_depth_mm: float = 1000.0,
                  crop_margin: float = 0.25, cache_dir: str | None = None):
-        unknown = [m for m in modalities if m not in FRAME_FILES]
+        unknown = [m for m in modalities if m not in self.MODALITIES]
         if unknown or not modalities or len(set(modalities)) != len(modalities):
-            raise ValueError(f"modalities must be distinct names among {', '.join(FRAME_FILES)}, "
-                             f"got {list(modalities)}")
+            raise ValueError(f"modalities must be distinct names among "
+                             f"{', '.join(self.MODALITIES)}, got {list(modalities)}")
         if split not in SPLIT_HEADERS.values():
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if sampling not in ("segments", "dense"):
@@ -239,6 +242,7 @@ class FPHADataset(Dataset):
         self.root = Path(root)
         self.split, self.num_frames, self.size = split, num_frames, size
         self.modalities, self.sampling, self.transform = tuple(modalities), sampling, transform
+        self.streams = flow.streams(self.modalities)  # what is read from the files
         self.max_depth_mm, self.crop_margin = max_depth_mm, crop_margin
         # test-time views exist in the test split only
         self.clips, self.crops = (clips, crops) if split == "test" else (1, 1)
@@ -281,7 +285,7 @@ class FPHADataset(Dataset):
         folder = self.root / "Video_files" / sequence
         skeleton_path = self.root / "Hand_pose_annotation_v1" / sequence / "skeleton.txt"
         counts = {m: count_frames(folder / FRAME_FILES[m][0], FRAME_FILES[m][1])
-                  for m in self.modalities}
+                  for m in self.streams}
         skeleton = read_skeleton(skeleton_path) if skeleton_path.is_file() else None
         counts["skeleton"] = None if skeleton is None else len(skeleton)
         usable = min(count or 0 for count in counts.values())
@@ -306,12 +310,16 @@ class FPHADataset(Dataset):
     def read_frames(self, video_index, frame_indices):
         """Decoded, cropped and registered frames of one video, as numpy arrays: the requested
         modalities among rgb (n,S,S,3) uint8 RGB, depth (n,S,S) uint16 colour-camera mm,
-        mask (n,S,S) uint8 0/255; joints3d (n,21,3) and joints2d (n,21,2) float32 (0 where the
-        frame is unannotated); K (3,3) float32 with K @ joints3d = joints2d."""
+        mask (n,S,S) uint8 0/255, flow (n,S,S,2) float16 pixels (flow.py); joints3d (n,21,3) and
+        joints2d (n,21,2) float32 (0 where the frame is unannotated); K (3,3) float32 with
+        K @ joints3d = joints2d."""
         video = self.videos[video_index]
         frame_indices = np.asarray(frame_indices, dtype=np.int64)
         frames = {modality: np.stack([self._read_frame(video, modality, i) for i in frame_indices])
-                  for modality in self.modalities}
+                  for modality in self.modalities if modality in ("depth", "mask")}
+        frames.update(flow.colour_frames(
+            lambda indices: [self._read_frame(video, "rgb", i) for i in indices], frame_indices,
+            video.num_frames, self.modalities))
         joints3d = video.joints[frame_indices]
         valid = video.joint_valid[frame_indices]
         joints2d = np.zeros((len(frame_indices), NUM_JOINTS, 2), dtype=np.float32)
@@ -365,11 +373,14 @@ class FPHADataset(Dataset):
         return to_tensors(sample, self.max_depth_mm)
 
     def cache_key(self):
-        """The settings cached frames depend on (cache.py); max_depth_mm is not one: the cache
-        holds depth in mm."""
-        return {"dataset": "fpha", "root": str(self.root.resolve()), "split": self.split,
-                "size": self.size, "modalities": list(self.modalities),
-                "crop_margin": self.crop_margin}
+        """The settings cached frames depend on (cache.py), flow's parameters among them;
+        max_depth_mm is not one: the cache holds depth in mm."""
+        key = {"dataset": "fpha", "root": str(self.root.resolve()), "split": self.split,
+               "size": self.size, "modalities": list(self.modalities),
+               "crop_margin": self.crop_margin}
+        if "flow" in self.modalities:
+            key["farneback"] = flow.FARNEBACK
+        return key
 
     def source_files(self):
         """Every file the frames are read from (cache.py's staleness check)."""
@@ -378,6 +389,6 @@ class FPHADataset(Dataset):
             files.append(self.root / CAMERA_FILE)
         for video in self.videos:
             files.append(video.skeleton_path)
-            files.extend(video.frame_path(m, i) for m in self.modalities
+            files.extend(video.frame_path(m, i) for m in self.streams
                          for i in range(video.num_frames))
         return files

@@ -61,7 +61,8 @@ class IsoGDDataset(GestureDataset):
     def __init__(self, root: str, split: Literal["train", "val", "test"] = "train",
                  num_frames: int = 8, size: int = 224,
                  modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
-                 sampling: Literal["segments", "dense"] = "segments", strict: bool = False,
+                 sampling: Literal["segments", "dense", "padded"] = "segments",
+                 strict: bool = False,
                  transform=None, clips: int = 1, crops: int = 1, dense_stride: int = 1,
                  cache_dir: str | None = None):
         super().__init__(root, split, num_frames, size, modalities, sampling, strict, transform,
@@ -72,6 +73,6 @@ class IsoGDDataset(GestureDataset):
         listed = []
         for _, colour, depth, label in read_list(path):
             videos = {"rgb": colour, "depth": depth}
-            sources = {m: (FrameSource(self.root / videos[m], 0), None) for m in self.modalities}
+            sources = {m: (FrameSource(self.root / videos[m], 0), None) for m in self.streams}
             listed.append((colour, label, sources))
         return str(path), [path], listed

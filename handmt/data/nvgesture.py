@@ -83,7 +83,8 @@ class NVGestureDataset(GestureDataset):
     def __init__(self, root: str, split: Literal["train", "test"] = "train",
                  num_frames: int = 8, size: int = 224,
                  modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
-                 sampling: Literal["segments", "dense"] = "segments", strict: bool = False,
+                 sampling: Literal["segments", "dense", "padded"] = "segments",
+                 strict: bool = False,
                  transform=None, clips: int = 1, crops: int = 1, dense_stride: int = 1,
                  cache_dir: str | None = None):
         super().__init__(root, split, num_frames, size, modalities, sampling, strict, transform,
@@ -98,7 +99,7 @@ class NVGestureDataset(GestureDataset):
         for _, video, label, sensors in read_list(path):
             folder = self.root / video
             sources = {}
-            for modality in self.modalities:
+            for modality in self.streams:
                 name, start, end = sensors[SENSORS[modality]]
                 sources[modality] = (FrameSource(folder / f"{name}.avi", start), end - start)
             listed.append((video.removeprefix("./"), label, sources))

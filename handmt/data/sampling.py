@@ -4,6 +4,12 @@ Segment sampling is TSN's (used by the MSD paper, section IV-B: "divide it into 
 equal duration, one frame is randomly selected from each segment"); dense sampling takes frames at
 a fixed stride, the input of 3D backbones. With a random generator the sample is a training one;
 without, it is deterministic, and `clip` of `num_clips` picks one of the test-time views.
+
+Padded sampling is MTUT's (section 4, implementation details): "64 consecutive frames are picked
+randomly from the videos. Shorter videos are randomly padded with zero frames on both sides";
+testing applies the model "over the full video" and averages predictions, here as clips that
+cover the video (`covering_clips`), whose predictions evaluation averages per video. Index -1
+stands for a zero frame.
 """
 
 import numpy as np
@@ -40,6 +46,40 @@ def dense_indices(num_total, num_frames, stride=2, rng=None, clip=0, num_clips=1
     else:
         start = int(rng.integers(0, last_start + 1))
     return (start + stride * np.arange(num_frames)) % num_total
+
+
+def padded_indices(num_total, num_frames, stride=1, rng=None):
+    """`num_frames` indices `stride` apart, -1 for zero frames.
+
+    A video that holds the span gives a window at a uniformly random start (training, `rng`
+    given) or the centred one. A shorter video gives all its frames at that stride, with the
+    missing frames as zero frames split between both sides at random (training) or evenly.
+    """
+    _check_counts(num_total, num_frames, 0, 1)
+    span = (num_frames - 1) * stride + 1
+    if num_total >= span:
+        last_start = num_total - span
+        start = last_start // 2 if rng is None else int(rng.integers(0, last_start + 1))
+        return start + stride * np.arange(num_frames)
+    frames = np.arange(0, num_total, stride)
+    missing = num_frames - len(frames)
+    before = missing // 2 if rng is None else int(rng.integers(0, missing + 1))
+    return np.concatenate([np.full(before, -1), frames,
+                           np.full(missing - before, -1)]).astype(np.int64)
+
+
+def covering_clips(num_total, num_frames, stride=1):
+    """Test clips of `padded_indices` that together cover the whole video: windows one span
+    apart, the last one ending at the video's end (so it may overlap its predecessor); a video
+    shorter than the span is one centred, zero-padded clip."""
+    _check_counts(num_total, num_frames, 0, 1)
+    span = (num_frames - 1) * stride + 1
+    if num_total <= span:
+        return [padded_indices(num_total, num_frames, stride)]
+    starts = list(range(0, num_total - span + 1, span))
+    if starts[-1] != num_total - span:
+        starts.append(num_total - span)
+    return [start + stride * np.arange(num_frames) for start in starts]
 
 
 def _check_counts(num_total, num_samples, clip, num_clips):

@@ -1,13 +1,15 @@
 """Clip augmentation and the conversion of a clip to the data contract's tensors.
 
 A clip is a dict of numpy arrays, what `FPHADataset.read_frames` returns: `rgb` (T,H,W,3) uint8,
-`depth` (T,H,W) uint16 mm, `mask` (T,H,W) uint8 0/255 (each when asked for), `joints3d` (T,21,3)
-colour-camera mm, `joints2d` (T,21,2) pixels and `K` (3,3) with K @ joints3d = joints2d.
+`depth` (T,H,W) uint16 mm, `mask` (T,H,W) uint8 0/255, `flow` (T,H,W,2) float16 pixels (each
+when asked for), `joints3d` (T,21,3) colour-camera mm, `joints2d` (T,21,2) pixels and `K` (3,3)
+with K @ joints3d = joints2d.
 
 `ClipTransform` runs one albumentations pipeline on a clip: every frame and every target (rgb,
-depth, mask, joints) gets the same geometry, depth and mask with nearest interpolation, colour
-changes touch rgb only. K follows the joints exactly: the pipeline also moves three reference
-points, and the affine map between them is folded into K.
+depth, mask, flow, joints) gets the same geometry, depth, mask and flow with nearest
+interpolation, colour changes touch rgb only. K follows the joints exactly: the pipeline also
+moves three reference points, and the affine map between them is folded into K. Flow vectors
+are mapped by that map's linear part (flow.py).
 """
 
 import cv2
@@ -23,6 +25,8 @@ from albumentations import (
 )
 from albumentations.augmentations.crops.transforms import BaseCrop
 from einops import rearrange
+
+from . import flow as optical_flow
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -74,7 +78,7 @@ class ClipTransform:
             transforms, strict=True, mask_interpolation=cv2.INTER_NEAREST_EXACT,
             keypoint_params=KeypointParams(format="xy", remove_invisible=False,
                                            check_each_transform=False),
-            additional_targets={"depth": "masks"})
+            additional_targets={"depth": "masks", "flow": "masks"})
 
     def __call__(self, clip, rng=None):
         """Transform `clip` (see the module docstring); `rng` (a numpy Generator) seeds the
@@ -93,6 +97,8 @@ class ClipTransform:
             targets["masks"] = clip["mask"]
         if "depth" in clip:
             targets["depth"] = clip["depth"]
+        if "flow" in clip:  # OpenCV resizes float32, not float16
+            targets["flow"] = clip["flow"].astype(np.float32)
         out = self.pipeline(**targets)
 
         moved = out["keypoints"].astype(np.float64)
@@ -109,14 +115,17 @@ class ClipTransform:
         for key, target in (("rgb", "images"), ("mask", "masks"), ("depth", "depth")):
             if key in clip:
                 result[key] = out[target]
+        if "flow" in clip:
+            # a displacement d becomes A d: scaled by a resize, x negated by a flip
+            result["flow"] = (out["flow"] @ affine[:2, :2].T).astype(np.float32)
         return result
 
 
 def _frame_shape(clip):
-    for key in ("rgb", "depth", "mask"):
+    for key in ("rgb", "depth", "mask", "flow"):
         if key in clip:
             return clip[key].shape[:3]
-    raise ValueError(f"a clip needs one of rgb, depth, mask; got keys {sorted(clip)}")
+    raise ValueError(f"a clip needs one of rgb, depth, mask, flow; got keys {sorted(clip)}")
 
 
 def build_train_transform(size: int,
@@ -146,7 +155,8 @@ def multi_crop_transforms(size, crops):
 
 def to_tensors(sample, max_depth_mm):
     """numpy sample -> the data contract's tensors: rgb normalized with ImageNet mean/std,
-    depth = mm / max_depth_mm clipped to [0, 1], mask in {0, 1}; other keys as they are."""
+    depth = mm / max_depth_mm clipped to [0, 1], mask in {0, 1}, flow in [-1, 1]
+    (flow.normalize); other keys as they are."""
     out = {}
     for key, value in sample.items():
         if key == "rgb":
@@ -160,6 +170,9 @@ def to_tensors(sample, max_depth_mm):
         elif key == "mask":
             mask = torch.from_numpy(np.ascontiguousarray(value) > 127).float()
             out[key] = rearrange(mask, "t h w -> t 1 h w")
+        elif key == "flow":
+            out[key] = rearrange(torch.from_numpy(optical_flow.normalize(value)),
+                                 "t h w c -> t c h w")
         else:
             out[key] = torch.as_tensor(np.asarray(value))
     return out

@@ -10,13 +10,15 @@ from .optim import OPTIMIZERS, SCHEDULES
 @dataclass
 class TrainOptions:
     epochs: int = 10
-    batch_size: int = 8
+    batch_size: int = 8  # per process: under torchrun the global batch is batch_size x processes
     optimizer: dict = field(default_factory=lambda: {"name": "sgd", "lr": 0.01})
     schedule: dict = field(default_factory=lambda: {"name": "cosine"})
     clip_grad: float | None = 20.0  # max global gradient norm; null disables clipping
     seed: int = 0
     workers: int = 2
     eval_every: int = 1  # epochs between validations (the last epoch is always validated)
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over all processes (CUDA only)
+    tensorboard: bool = True  # scalars per epoch to OUT/tensorboard/ when tensorboard is installed
 
 
 @dataclass
@@ -24,6 +26,8 @@ class EvalOptions:
     clips: int = 1  # temporal clips per test video
     crops: int = 1  # spatial crops per clip (1 or 3)
     batch_size: int = 8
+    split: str = "test"  # the split evaluated (IsoGD's test labels are not public: "val")
+    size: int | None = None  # test input size when it differs from training (MSD paper: 256)
 
 
 def check_config(cfg, train_path="train", eval_path="eval"):

@@ -4,7 +4,8 @@ The test dataset enumerates every view (clip x crop) of every video and tags it 
 softmax probabilities are averaged over a video's views before the top-1 decision
 (TSN's and the MSD paper's protocol). A model with a pose head (one with `decode_3d`) is also
 scored by 3D PCK over every labelled frame of every view (DESIGN.md, "Metrics" and the 3D
-protocol of the collaborative paper)."""
+protocol of the collaborative paper). A MultiModalModel (MTUT) is scored per modality and by
+its decision-level fusion, which is also its `top1`."""
 
 import torch
 from torch.utils.data import DataLoader
@@ -12,11 +13,21 @@ from tqdm import tqdm
 
 from ..metrics import confusion_matrix, top1, video_predictions
 from ..metrics.pose import DEFAULT_THRESHOLDS, REPORTED_THRESHOLDS, mpjpe, pck_at, pck_curve
+from ..models import MultiModalModel
 
 
 def to_device(batch, device):
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
             for k, v in batch.items()}
+
+
+def view_logits(model, outputs):
+    """{"logits": the logits to score}; for a MultiModalModel "logits" is its fusion and
+    "logits_{modality}" each network's own."""
+    if not isinstance(model, MultiModalModel):
+        return {"logits": outputs["logits"]}
+    return {"logits": model.fuse(outputs)["logits"],
+            **{f"logits_{m}": outputs[m]["logits"] for m in model.modalities}}
 
 
 def pose_head(model):
@@ -27,26 +38,25 @@ def pose_head(model):
 
 @torch.no_grad()
 def predict(model, dataset, batch_size=8, workers=0, progress=True, device="cpu"):
-    """Logits, labels and video ids of every view of `dataset`, in dataset order; with a pose
-    head also the predicted and true 3D joints (views, T, 21, 3) and `pose_valid`."""
+    """Logits, labels and video ids of every view of `dataset`, in dataset order (for a
+    MultiModalModel also `view_logits`' per-modality logits); with a pose head also the
+    predicted and true 3D joints (views, T, 21, 3) and `pose_valid`."""
     model.eval()
     # A private generator: evaluating must not advance the training RNG (resume determinism).
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         generator=torch.Generator().manual_seed(0))
     head = pose_head(model)
-    keys = ["logits", "label", "video"] + (["joints3d", "true_joints3d", "pose_valid"]
-                                           if head else [])
-    views = {key: [] for key in keys}
+    views = {}
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
         batch = to_device(batch, device)
         outputs = model(batch)
-        found = {"logits": outputs["logits"].float(), "label": batch["label"],
-                 "video": batch["video"]}
+        found = {**{k: v.float() for k, v in view_logits(model, outputs).items()},
+                 "label": batch["label"], "video": batch["video"]}
         if head:
             found.update(joints3d=head.decode_3d(outputs, batch).float(),
                          true_joints3d=batch["joints3d"], pose_valid=batch["pose_valid"])
-        for key in keys:
-            views[key].append(found[key].cpu())
+        for key, value in found.items():
+            views.setdefault(key, []).append(value.cpu())
     return {key: torch.cat(values) for key, values in views.items()}
 
 
@@ -63,11 +73,18 @@ def pose_metrics(views, thresholds=DEFAULT_THRESHOLDS):
 def evaluate(model, dataset, batch_size=8, workers=0, progress=True, device="cpu"):
     """Top-1 over videos after averaging softmax probabilities over their views, the confusion
     matrix over videos (rows: true class) and, for a model with a pose head, `pose_metrics`
-    under "pose"."""
+    under "pose". For a MultiModalModel also `top1_{modality}` of each network alone and
+    `top1_fusion`, the fused top-1 that `top1` and the confusion matrix report."""
     views = predict(model, dataset, batch_size, workers, progress, device)
     videos, probs, labels = video_predictions(views["logits"], views["label"], views["video"])
     metrics = {"top1": top1(probs, labels), "videos": len(videos),
                "confusion": confusion_matrix(probs.argmax(1), labels, probs.shape[1])}
+    if isinstance(model, MultiModalModel):
+        for modality in model.modalities:
+            _, own_probs, _ = video_predictions(views[f"logits_{modality}"], views["label"],
+                                                views["video"])
+            metrics[f"top1_{modality}"] = top1(own_probs, labels)
+        metrics["top1_fusion"] = metrics["top1"]
     if "joints3d" in views and views["pose_valid"].any():
         metrics["pose"] = pose_metrics(views)
     return metrics

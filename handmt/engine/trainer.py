@@ -1,31 +1,41 @@
 """The training loop: plain and readable.
 
 `train(cfg, out_dir)` builds the model and datasets from the config, trains with the configured
-optimizer, schedule and gradient clipping, validates, logs JSON lines to `out_dir/log.jsonl` and
-writes `out_dir/checkpoint.pt` atomically after every epoch. `resume=True` continues from that
+optimizer, schedule and gradient clipping, validates, logs JSON lines to `out_dir/log.jsonl`
+(and TensorBoard scalars to `out_dir/tensorboard/` when tensorboard is installed) and writes
+`out_dir/checkpoint.pt` atomically after every epoch. `resume=True` continues from that
 checkpoint: model, optimizer, scheduler and RNG states are restored, so 2 epochs straight and
 1 + resume 1 give identical weights on CPU.
+
+Under torchrun (WORLD_SIZE > 1) every process trains a DistributedDataParallel copy on its own
+share of the training set (DistributedSampler); `train.batch_size` is per process. Rank 0 alone
+validates, logs and writes checkpoints, of the unwrapped model, so that they are interchangeable
+with single-process ones; the other ranks wait for it at a barrier.
 """
 
+import contextlib
+import functools
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..data import build_dataset
 from ..models import build
-from . import OPTIMIZERS, SCHEDULES, eval_options, train_options
+from . import OPTIMIZERS, SCHEDULES, distributed, eval_options, train_options
 from .checkpoint import load_checkpoint, load_model_state, rng_state, save_checkpoint, set_rng_state
 from .evaluate import evaluate, to_device
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
+TENSORBOARD = "tensorboard"
 
 
 def seed_everything(seed):
@@ -34,20 +44,67 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
+@functools.cache
+def summary_writer():
+    """TensorBoard's SummaryWriter class, or None (with a one-line notice, once per process)
+    when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("handmt: tensorboard is not installed, logging JSON lines only "
+              "(pip install handmt[tensorboard])", file=sys.stderr)
+        return None
+    return SummaryWriter
+
+
+class RunLog:
+    """Epoch records as JSON lines in `out_dir/log.jsonl` and, with `tensorboard` on and
+    installed, as scalars in `out_dir/tensorboard/` (`train_total` as `train/total`)."""
+
+    def __init__(self, out_dir, tensorboard=True):
+        self.file = open(out_dir / LOG, "a")
+        writer = summary_writer() if tensorboard else None
+        self.board = writer(str(out_dir / TENSORBOARD)) if writer else None
+
+    def write(self, record):
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.board:
+            for key, value in record.items():
+                if key != "epoch":
+                    self.board.add_scalar(key.replace("_", "/", 1), value, record["epoch"])
+            self.board.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+        if self.board:
+            self.board.close()
+
+
 def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_set=None,
           progress=True, device=None):
-    """Train the model of `cfg`; return the last epoch's record (losses, validation metrics).
+    """Train the model of `cfg`; return the last epoch's record (losses, validation metrics;
+    under torchrun the validation metrics on rank 0 only).
 
     `stop_after` ends this run after that many epochs (a time-sliced job continued later with
     `resume=True`). `train_set` / `val_set` default to the config's dataset splits; pass
     `val_set=False` to skip validation."""
     opts, eval_opts = train_options(cfg), eval_options(cfg)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    distributed.init()
+    rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
+    device = device or distributed.default_device()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(opts.seed)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    # Each rank draws its own augmentations; DDP copies rank 0's initial weights to the others.
+    seed_everything(opts.seed + rank)
 
     model = build(cfg).to(device)
+    if opts.sync_bn:
+        model = distributed.sync_batchnorm(model, device)
     optimizer = OPTIMIZERS.build(opts.optimizer, "train.optimizer", params=model.parameters())
     scheduler = SCHEDULES.build(opts.schedule, "train.schedule", optimizer=optimizer,
                                 epochs=opts.epochs)
@@ -59,32 +116,46 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         start_epoch = state["epoch"]
-    else:
+        if rank > 0:  # the checkpoint holds rank 0's RNG state: the others start fresh streams
+            seed_everything(opts.seed + rank + world * start_epoch)
+    elif main:
         (out_dir / LOG).unlink(missing_ok=True)
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    net = distributed.wrap(model, device)  # DDP under torchrun; `model` stays the unwrapped one
 
-    if train_set is None:
-        train_set = build_dataset(cfg["data"], "train")
-    if val_set is None:
-        val_set = build_dataset(cfg["data"], "test")
-    loader = DataLoader(train_set, batch_size=opts.batch_size, shuffle=True, drop_last=True,
-                        num_workers=opts.workers, persistent_workers=False)
+    with distributed.main_first():
+        if train_set is None:
+            train_set = build_dataset(cfg["data"], "train")
+        if val_set is None:
+            val_set = build_dataset(cfg["data"], eval_opts.split)
+    # Under torchrun every rank reads len(train_set) // world clips, in whole batches, so that all
+    # ranks take the same number of steps.
+    sampler = (DistributedSampler(train_set, shuffle=True, seed=opts.seed, drop_last=True)
+               if world > 1 else None)
+    loader = DataLoader(train_set, batch_size=opts.batch_size, shuffle=sampler is None,
+                        sampler=sampler, drop_last=True, num_workers=opts.workers,
+                        persistent_workers=False)
     if len(loader) == 0:
+        share = f", {len(sampler)} per process" if sampler else ""
         raise ValueError(f"train.batch_size={opts.batch_size} is larger than the training set "
-                         f"({len(train_set)} clips)")
+                         f"({len(train_set)} clips{share})")
 
     record = {}
-    with open(out_dir / LOG, "a") as log:
+    with RunLog(out_dir, opts.tensorboard) if main else contextlib.nullcontext() as log:
         end = opts.epochs if stop_after is None else min(opts.epochs, start_epoch + stop_after)
         for epoch in range(start_epoch, end):
             started = time.time()
-            model.train()
+            net.train()
+            if hasattr(model, "set_epoch"):  # e.g. MTUT's SSA starts at ssa.start_epoch
+                model.set_epoch(epoch)
+            if sampler is not None:
+                sampler.set_epoch(epoch)  # a new shuffle every epoch, the same on every rank
             sums, seen = {}, 0
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}", disable=not progress,
-                       leave=False)
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}",
+                       disable=not (progress and main), leave=False)
             for batch in bar:
                 batch = to_device(batch, device)
-                losses = model.losses(model(batch), batch)
+                losses = model.losses(net(batch), batch)
                 optimizer.zero_grad(set_to_none=True)
                 losses["total"].backward()
                 if opts.clip_grad is not None:
@@ -94,19 +165,21 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
                 for name, value in losses.items():
                     sums[name] = sums.get(name, 0.0) + value.item()
                 bar.set_postfix(loss=f"{sums['total'] / seen:.3f}")
+            sums = distributed.average(sums, device)  # every rank took `seen` steps
             record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                       **{f"train_{k}": v / seen for k, v in sums.items()}}
             scheduler.step()
-            last = epoch + 1 == opts.epochs
-            if val_set is not False and ((epoch + 1) % opts.eval_every == 0 or last):
-                metrics = evaluate(model, val_set, eval_opts.batch_size, opts.workers,
-                                   progress, device)
-                record["val_top1"] = metrics["top1"]
-            record["seconds"] = round(time.time() - started, 2)
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            save_checkpoint(out_dir / CHECKPOINT, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "rng": rng_state(),
-                "config": {k: v for k, v in cfg.items() if k != "_source"}})
+            if main:
+                last = epoch + 1 == opts.epochs
+                if val_set is not False and ((epoch + 1) % opts.eval_every == 0 or last):
+                    metrics = evaluate(model, val_set, eval_opts.batch_size, opts.workers,
+                                       progress, device)
+                    record["val_top1"] = metrics["top1"]
+                record["seconds"] = round(time.time() - started, 2)
+                log.write(record)
+                save_checkpoint(out_dir / CHECKPOINT, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "rng": rng_state(),
+                    "config": {k: v for k, v in cfg.items() if k != "_source"}})
+            distributed.barrier()  # the other ranks wait for rank 0's validation and checkpoint
     return record

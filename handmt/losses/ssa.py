@@ -31,6 +31,8 @@ Choices (the paper leaves them open):
 - `max_term` (optional) clamps each sample's ssa^{m,n} from above to guard early training. A
   clamped value is a constant: it passes no gradient at all, so a sample whose term reaches the
   clamp stops being aligned until its term falls below it.
+- `focal=False` sets rho = 1 (the paper's "I3D+SSA" ablation, section 4.5): every direction is
+  aligned whatever the classification losses, which are then unused.
 - `valid` (optional) masks samples whose classification losses mean nothing (e.g. no label):
   their value is 0, with zero gradient.
 """
@@ -78,7 +80,7 @@ def correlation_distance_sq(a, b, path="auto"):
 
 
 def ssa_loss(feat_m, feat_n, cls_loss_m, cls_loss_n, *, beta=2.0, normalize="position",
-             distance="fro2", max_term=None, valid=None, path="auto"):
+             distance="fro2", max_term=None, valid=None, path="auto", focal=True):
     """Per-sample SSA loss of network m aligned to network n, rho^{m,n} * dist: shape (B,).
 
     feat_m, feat_n: (B, C, T, H, W) or (B, C, H, W) features of the same positions (channel
@@ -101,7 +103,8 @@ def ssa_loss(feat_m, feat_n, cls_loss_m, cls_loss_n, *, beta=2.0, normalize="pos
                            torch.zeros_like(fro2)) / a.shape[1]
     else:
         raise ValueError(f"distance must be 'fro2' or 'rms', got {distance!r}")
-    rho = focal_rho(cls_loss_m, cls_loss_n, beta).expand_as(dist)
+    rho = (focal_rho(cls_loss_m, cls_loss_n, beta).expand_as(dist) if focal
+           else torch.ones_like(dist))
     if valid is not None:  # zero rho first: a masked sample's loss may be inf or NaN
         rho = torch.where(valid, rho, torch.zeros_like(rho))
     values = rho * dist

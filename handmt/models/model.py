@@ -15,7 +15,10 @@ class HandModel(nn.Module):
         self.heads = nn.ModuleDict(heads)
 
     def forward(self, batch):
-        features = self.backbone(batch)
+        return self.head_outputs(self.backbone(batch), batch)
+
+    def head_outputs(self, features, batch):
+        """Every head's outputs on backbone `features` (MultiModalModel reuses the features)."""
         outputs = {}
         for task, head in self.heads.items():
             for key, value in head(features, batch).items():

@@ -79,17 +79,23 @@ def _video_name(subject, gesture, seq):
     return f"Subject_{subject}/{gesture.name}/{seq}"
 
 
-def _write_video(video, *, root, camera, classes, frames, seed):
-    """Generate and write one video; `video` = (subject, class id, sequence)."""
+def _sequence(video, *, camera, classes, frames, seed):
+    """(joints, frames generator) of one video = (subject, class id, sequence), drawn from the
+    video's own seeds: any one video renders alone exactly as within the whole set."""
     subject_index, label, seq = video
     subject = make_subject(seed, subject_index)
     motion_seed, scene_seed = np.random.SeedSequence([seed, 1, subject_index, label, seq]).spawn(2)
     joints = gesture_joints(classes[label], subject, frames, np.random.default_rng(motion_seed),
                             camera)
-    name = _video_name(subject_index, classes[label], seq)
+    return joints, render_video(joints, camera, np.random.default_rng(scene_seed), subject.skin)
+
+
+def _write_video(video, *, root, camera, classes, frames, seed):
+    """Generate and write one video; `video` = (subject, class id, sequence)."""
+    joints, rendered = _sequence(video, camera=camera, classes=classes, frames=frames, seed=seed)
+    name = _video_name(video[0], classes[video[1]], video[2])
     write_skeleton(root / POSES / name / "skeleton.txt", joints)
-    write_frames(render_video(joints, camera, np.random.default_rng(scene_seed), subject.skin),
-                 root / VIDEOS / name)
+    write_frames(rendered, root / VIDEOS / name)
 
 
 def _single_threaded():
@@ -174,6 +180,35 @@ def ensure_fpha(cache_root=None, **generate_kwargs) -> Path:
         except FileExistsError:  # another process finished it first
             pass
     return root
+
+
+def render_fpha_video(out, *, label: int = 0, subject: int = 1, seq: int = 1, classes: int = 45,
+                      frames: int = 32, size: int = 320, seed: int = 0, fps: float = 30.0) -> Path:
+    """Write the colour frames of one synthetic sequence as an MP4 file (mp4v) at `out`: the
+    sequence Subject_<subject>/<class `label`>/<seq> of `generate_fpha` with the same classes,
+    frames, size and seed (a `seq` past the set's `seqs` is one it does not hold). A whole-frame
+    video with no annotation, the input of `handmt predict`."""
+    table = gesture_classes(classes)
+    if not 0 <= label < classes:
+        raise ValueError(f"render_fpha_video: label={label}, the set has classes 0..{classes - 1}")
+    for name, value, low in (("subject", subject, 1), ("seq", seq, 1), ("frames", frames, 2),
+                             ("size", size, 64)):
+        if value < low:
+            raise ValueError(f"render_fpha_video: {name}={value}, must be at least {low}")
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    camera = synthetic_camera(size)
+    _, rendered = _sequence((subject, label, seq), camera=camera, classes=table, frames=frames,
+                            seed=seed)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, camera.color_size)
+    if not writer.isOpened():
+        raise ValueError(f"{out}: OpenCV cannot write an mp4v video there")
+    try:
+        for color, _, _ in rendered:
+            writer.write(color)
+    finally:
+        writer.release()
+    return out
 
 
 def render_skeleton(skeleton_path, out_dir, camera=None, seed=0):

@@ -13,7 +13,8 @@ each stage closed by a max-pool:
 The pools round up (Caffe's pooling, as the original C3D): a 16 x 112 x 112 clip gives
 MaxPool3d_5 of 512 x 1 x 4 x 4, the 8192 values C3D's fc6 reads. The fully connected layers
 fc6/fc7 are left out, the heads classify; the convolutions hold 27,655,936 parameters for RGB.
-No batch normalization, as published.
+No batch normalization, as published. `width` scales every convolution's channels (each rounded,
+at least 1), as I3D's.
 
 The clip (B, T, C, H, W) of the data contract is rearranged to (B, C, T, H, W); the features keep
 that layout ('b c t h w'). `feature_info` strides are spatial; the temporal stride is 2 from
@@ -25,7 +26,9 @@ from typing import Literal
 from einops import rearrange
 from torch import nn
 
+from ...config import ConfigError
 from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
+from .i3d import scaled
 
 # (convolution widths, pool kernel = stride) of each stage.
 STAGES = (((64,), (1, 2, 2)), ((128,), (2, 2, 2)), ((256, 256), (2, 2, 2)),
@@ -38,18 +41,21 @@ FEATURES = {"conv1a": 1, "conv2a": 2, "conv3b": 4, "conv4b": 8, "conv5b": 16, "M
 
 @BACKBONES.register("c3d")
 class C3D(nn.Module):
-    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb"):
+    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0):
         super().__init__()
+        if width <= 0:
+            raise ConfigError("width", f"must be positive, got {width}")
         self.modality = modality
         layers = {}
         channels = {}
         previous = MODALITY_CHANNELS[modality]
         for stage, (widths, pool) in enumerate(STAGES, start=1):
-            for letter, width in zip("ab", widths, strict=False):
+            for letter, published in zip("ab", widths, strict=False):
                 name = f"conv{stage}{letter}"
-                layers[name] = nn.Sequential(nn.Conv3d(previous, width, 3, padding=1),
+                out = scaled(published, width)
+                layers[name] = nn.Sequential(nn.Conv3d(previous, out, 3, padding=1),
                                              nn.ReLU(inplace=True))
-                previous = channels[name] = width
+                previous = channels[name] = out
             name = "MaxPool3d_5" if stage == 5 else f"pool{stage}"
             layers[name] = nn.MaxPool3d(pool, pool, ceil_mode=True)
             channels[name] = previous

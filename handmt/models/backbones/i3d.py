@@ -22,6 +22,9 @@ Without the classifier (heads classify) I3D has 12,287,264 parameters for RGB an
 for depth. A clip of T x H x W frames gives Mixed_5c of 1024 x ceil(T/8) x ceil(H/32) x
 ceil(W/32): 64 x 224 x 224 -> 1024 x 8 x 7 x 7, the map MTUT aligns with the SSA loss.
 
+`width` scales the channels of every convolution (each rounded, at least 1): a narrow I3D for
+CPU configs (width 0.25: 783,032 parameters for RGB). Width 1.0 is the published network.
+
 The clip (B, T, C, H, W) of the data contract is rearranged to (B, C, T, H, W); the features
 keep that layout ('b c t h w'). `feature_info` strides are spatial; the temporal stride is 2 at
 Conv3d_1a_7x7, 4 from Mixed_4b and 8 from Mixed_5b.
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ...config import ConfigError
 from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
 
 
@@ -45,6 +49,11 @@ def same_padding(size, kernel, stride):
         total = max((math.ceil(s / st) - 1) * st + k - s, 0)
         pads.append((total // 2, total - total // 2))
     return tuple(p for pair in reversed(pads) for p in pair)
+
+
+def scaled(channels, width):
+    """A layer's channels at width multiplier `width`: rounded, at least 1."""
+    return max(1, round(channels * width))
 
 
 def triple(value):
@@ -119,24 +128,27 @@ FEATURES = {"Conv3d_1a_7x7": 2, "Conv3d_2c_3x3": 4, "Mixed_3c": 8, "Mixed_4f": 1
 
 @BACKBONES.register("i3d")
 class I3D(nn.Module):
-    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb"):
+    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0):
         super().__init__()
+        if width <= 0:
+            raise ConfigError("width", f"must be positive, got {width}")
         self.modality = modality
+        stem, conv2c = scaled(64, width), scaled(192, width)
         layers = {
-            "Conv3d_1a_7x7": Unit3D(MODALITY_CHANNELS[modality], 64, 7, 2),
+            "Conv3d_1a_7x7": Unit3D(MODALITY_CHANNELS[modality], stem, 7, 2),
             "MaxPool3d_2a_3x3": MaxPool3dSame((1, 3, 3), (1, 2, 2)),
-            "Conv3d_2b_1x1": Unit3D(64, 64),
-            "Conv3d_2c_3x3": Unit3D(64, 192, 3),
+            "Conv3d_2b_1x1": Unit3D(stem, stem),
+            "Conv3d_2c_3x3": Unit3D(stem, conv2c, 3),
             "MaxPool3d_3a_3x3": MaxPool3dSame((1, 3, 3), (1, 2, 2)),
         }
-        channels = {"Conv3d_1a_7x7": 64, "Conv3d_2c_3x3": 192}
-        previous = 192
+        channels = {"Conv3d_1a_7x7": stem, "Conv3d_2c_3x3": conv2c}
+        previous = conv2c
         for name, widths in INCEPTION.items():
             if name == "Mixed_4b":
                 layers["MaxPool3d_4a_3x3"] = MaxPool3dSame(3, 2)
             elif name == "Mixed_5b":
                 layers["MaxPool3d_5a_2x2"] = MaxPool3dSame(2, 2)
-            layers[name] = InceptionModule(previous, widths)
+            layers[name] = InceptionModule(previous, [scaled(w, width) for w in widths])
             previous = channels[name] = layers[name].out_channels
         self.layers = nn.ModuleDict(layers)
         self.feature_info = {name: FeatureSpec(channels[name], stride, "b c t h w")

@@ -50,3 +50,33 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     for plot in ("confusion_tsn.png", "training_tsn.png", "pck_curves.png", "weak_pose.png",
                  "weak_gesture.png", "confusion_2_iterations_full.png"):
         assert (out / plot).stat().st_size > 10_000, plot
+
+
+def test_real_dataset_suite_runs_on_a_fixture_in_the_published_layout(tmp_path):
+    """`benchmarks/run.py nvgesture --root DIR --quick`: the MSD and MTUT rows of a real-dataset
+    suite train and evaluate end to end on NVGesture's layout (a fixture of three videos)."""
+    from test_gesture_datasets import write_nvgesture
+    root = write_nvgesture(tmp_path / "nvgesture")
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "benchmarks/run.py", "nvgesture", "--root", str(root),
+                           "--quick", "--out", str(out), "--no-progress"],
+                          env={**os.environ, "HANDMT_CACHE": str(tmp_path / "cache")},
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"] == f"nvgesture at {root}"
+    assert set(results["tables"]) == {"depth_supervision", "multimodal"}
+    rows = {row["method"]: row for row in results["rows"]}
+    assert {"TSM", "TSM + MSD", "ACTION", "ACTION + MSD", "ACTION + local decoder",
+            "ACTION + global decoder", "RGB alone", "fusion (MTUT)"} <= set(rows)
+    # one test video: every top-1 is 0 or 1, and chance is 1 in NVGesture's 25 classes
+    assert all(row["videos"] == 1 and row["top1_mean"] in (0.0, 1.0) for row in rows.values())
+    assert results["chance"] == pytest.approx(1 / 25)
+    assert "3D pose" not in (out / "results.md").read_text()
+
+
+def test_a_real_dataset_suite_needs_its_root():
+    proc = subprocess.run([sys.executable, "benchmarks/run.py", "viva", "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "viva is not embedded: give its folder with --root" in \
+        proc.stderr

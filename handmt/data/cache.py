@@ -120,9 +120,9 @@ class FrameCache:
             raise IndexError(f"frames {frame_indices.tolist()} of video {video_index}, which has "
                              f"{end - start} frames ({self.path})")
         rows = start + frame_indices
-        # h5py reads increasing, unique rows; `inverse` restores the requested order
-        unique_rows, inverse = np.unique(rows, return_inverse=True)
-        frames = {key: file[key][unique_rows][inverse] for key in file
+        # one plain read per row: h5py's fancy indexing (dataset[list]) is ~300x slower per
+        # frame on these one-frame chunks (benchmarks/perf.py, the cache figure)
+        frames = {key: np.stack([file[key][row] for row in rows]) for key in file
                   if key not in ("K", "offsets")}
         frames["K"] = file["K"][video_index]
         return frames

@@ -44,13 +44,18 @@ class Action(ClipLayer):
 
     def forward(self, x):
         x = self.shift(x)
-        # (x + x*M_ste) + (x + x*M_ce) + (x + x*M_me), factored: one full-size product.
-        return x * (3 + self.spatiotemporal_attention(x) + self.channel_attention(x)
-                    + self.motion_attention(x))
+        # (x + x*M_ste) + (x + x*M_ce) + (x + x*M_me) = x * (M_ste + (3 + M_ce + M_me)): the
+        # per-channel maps are added at their (B*T, C, 1, 1) size first, so one full-size sum
+        # and one product remain (and backward reduces the full-size gradient once per shape).
+        channel = 3 + self.channel_attention(x) + self.motion_attention(x)
+        return x * (self.spatiotemporal_attention(x) + channel)
 
     def spatiotemporal_attention(self, x):
         """(B*T, 1, H, W): one map per frame from a 3D conv over the clip's channel means."""
-        pooled = reduce(x, "(b t) c h w -> b 1 t h w", "mean", t=self.segments())
+        # torch's mean over dim 1, not einops' reduce, which moves c last first: its backward
+        # then writes a (b t h w c) gradient that is added, transposed, to x's (b t c h w) one
+        pooled = rearrange(x.mean(dim=1, keepdim=True), "(b t) 1 h w -> b 1 t h w",
+                           t=self.segments())
         return rearrange(self.ste_conv(pooled), "b 1 t h w -> (b t) 1 h w").sigmoid()
 
     def channel_attention(self, x):
@@ -65,9 +70,10 @@ class Action(ClipLayer):
         """(B*T, C, 1, 1): channel weights from the motion K * F(t+1) - F(t), 0 at the last
         frame (MSD eq. 1)."""
         features = self.me_bn(self.me_squeeze(x))
-        frames = rearrange(features, "(b t) r h w -> b t r h w", t=self.segments())
-        transformed = rearrange(self.me_conv(features), "(b t) r h w -> b t r h w",
-                                t=self.segments())
-        motion = reduce(transformed[:, 1:] - frames[:, :-1], "b t r h w -> b t r", "mean")
-        motion = F.pad(motion, (0, 0, 0, 1))  # a zero step after the last frame
+        # the spatial mean of K * F(t+1) - F(t) as a difference of means (the mean is linear):
+        # no full-resolution difference maps
+        frames = reduce(features, "(b t) r h w -> b t r", "mean", t=self.segments())
+        transformed = reduce(self.me_conv(features), "(b t) r h w -> b t r", "mean",
+                             t=self.segments())
+        motion = F.pad(transformed[:, 1:] - frames[:, :-1], (0, 0, 0, 1))  # 0 after the last frame
         return self.me_expand(rearrange(motion, "b t r -> (b t) r 1 1")).sigmoid()

@@ -75,6 +75,11 @@ class LearnableShift(ClipLayer):
             self.conv.weight.copy_(F.one_hot(taps, 3).unsqueeze(1))
 
     def forward(self, x):
-        height, width = x.shape[-2:]
-        sequences = rearrange(x, "(b t) c h w -> (b h w) c t", t=self.segments())
-        return rearrange(self.conv(sequences), "(b h w) c t -> (b t) c h w", h=height, w=width)
+        # self.conv over each pixel's frames, computed as a (3, 1) depthwise Conv2d on
+        # (b, c, t, h*w): the same values, but the conv kernels run these few long rows about
+        # twice as fast as a Conv1d runs B*H*W sequences of T frames (CPU; perf.py keeps that
+        # version as the reference).
+        clips = rearrange(x, "(b t) c h w -> b c t (h w)", t=self.segments())
+        shifted = F.conv2d(clips, self.conv.weight.unsqueeze(-1), padding=(1, 0),
+                           groups=self.conv.groups)
+        return rearrange(shifted, "b c t (h w) -> (b t) c h w", h=x.shape[-2])

@@ -162,7 +162,7 @@ QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.syntheti
          "data.synthetic.frames=16", "data.synthetic.size=224", "data.size=32",
          "data.augment.color_jitter=0", f"{HEAD}.num_classes=6", "train.batch_size=8",
          "train.eval_every=100", "train.workers=0", "eval.clips=1", "eval.crops=1"]
-QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_action_msd.yaml": 4, "cpu_fpha_collab.yaml": 2,
+QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_action_msd.yaml": 2, "cpu_fpha_collab.yaml": 2,
                 "cpu_fpha_mtut.yaml": 2}
 QUICK_EXTRA = {"cpu_fpha_mtut.yaml": ["model.ssa.start_epoch=1"]}
 QUICK_ROWS = {TSN, MSD, FULL, *(weak(FULL, task, 0.25, other) for task in ("pose", "gesture")

@@ -6,6 +6,8 @@ colour images and masks show the card (white, 255) on a dark background, each re
 by intersecting the pixel's ray with the card's plane. A hand skeleton floats around the card.
 """
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -119,3 +121,11 @@ def write_mini_fpha(root, camera=MINI_CAMERA):
     (root / "Video_files" / CRLF_SEQUENCE / "color" / ".DS_Store").write_bytes(b"\0\1junk")
     write_split(root, MINI_TRAIN, MINI_TEST)
     return root
+
+
+def build_with_warnings(cls, root, **kwargs):
+    """`cls(str(root), **kwargs)` and the messages of the warnings it emitted."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = cls(str(root), **kwargs)
+    return dataset, [str(w.message) for w in caught]

@@ -1,4 +1,3 @@
-import warnings
 
 import cv2
 import numpy as np
@@ -13,6 +12,7 @@ from fixtures import (
     MINI_TRAIN,
     PATCH_Z,
     WALL_Z,
+    build_with_warnings,
     card_hits,
     colour_pose,
     write_mini_fpha,
@@ -37,10 +37,7 @@ def mini_root(tmp_path_factory):
 
 def load(root, split="train", **kwargs):
     """The dataset, with the warnings it emitted."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = FPHADataset(str(root), split=split, size=SIZE, **kwargs)
-    return dataset, [str(w.message) for w in caught]
+    return build_with_warnings(FPHADataset, root, split=split, size=SIZE, **kwargs)
 
 
 def skeleton_of(root, sequence):

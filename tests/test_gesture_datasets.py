@@ -4,12 +4,12 @@ Every frame is a solid grey image whose level encodes its frame number (CODE), d
 with another code (DEPTH_CODE), so a test reads back which frames an item holds.
 """
 
-import warnings
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from fixtures import build_with_warnings
 
 from handmt.data import (
     DATASETS,
@@ -82,10 +82,7 @@ def all_frames(dataset, index):
 
 def load(cls, root, split="train", **kwargs):
     """The dataset, with the warnings it emitted."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = cls(str(root), split=split, size=SIZE, **kwargs)
-    return dataset, [str(w.message) for w in caught]
+    return build_with_warnings(cls, root, split=split, size=SIZE, **kwargs)
 
 
 def test_mjpg_round_trips(tmp_path):

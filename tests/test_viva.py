@@ -2,12 +2,12 @@
 videos whose solid frames encode their frame number (grey level 4 + 8 * frame), depth videos with
 another code, so a test reads back which frames (and which zero frames) an item holds."""
 
-import warnings
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from fixtures import build_with_warnings
 
 from handmt.data import DATASETS, VIVADataset, build_dataset, check_config
 from handmt.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_train_transform
@@ -46,10 +46,7 @@ def root(tmp_path_factory):
 
 
 def load(root, split="train", **kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = VIVADataset(str(root), split=split, size=SIZE, **kwargs)
-    return dataset, [str(w.message) for w in caught]
+    return build_with_warnings(VIVADataset, root, split=split, size=SIZE, **kwargs)
 
 
 def frame_numbers(item):

@@ -153,12 +153,12 @@ SUITES = {
 }
 TABLES = ("gesture", "pose", "iterations", "weak", "depth_supervision", "multimodal")
 
-# --quick on fpha: a small synthetic set (6 classes, 16 sequences per subject and class), 32-pixel
+# --quick on fpha: a small synthetic set (6 classes, 14 sequences per subject and class), 32-pixel
 # hand crops and short schedules, so the quick suite ends in under 3 minutes on 2 cores (the test
 # suite runs it end to end): TSN, ACTION + MSD, the full collaborative model and its pose, the
 # weak table at 25 % only, and MTUT. At this budget more sequences at a lower resolution beat
 # fewer at a higher one: from scratch, a network otherwise memorizes each sequence's background.
-QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.synthetic.seqs=16",
+QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.synthetic.seqs=14",
          "data.synthetic.frames=16", "data.synthetic.size=224", "data.size=32",
          "data.augment.color_jitter=0", f"{HEAD}.num_classes=6", "train.batch_size=8",
          "train.eval_every=100", "train.workers=0", "eval.clips=1", "eval.crops=1"]

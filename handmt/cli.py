@@ -170,7 +170,14 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    # overrides may also follow options (`train CONFIG --out DIR train.epochs=3`), which a
+    # positional list after an option cannot take in one argparse pass
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra and (not hasattr(args, "overrides") or any(a.startswith("-") for a in extra)):
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides += extra
     try:
         args.run(args)
     except (ConfigError, FileNotFoundError, ValueError) as err:

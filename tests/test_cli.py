@@ -33,8 +33,9 @@ def test_train_resume_and_eval(synth_root, tmp_path, capsys):
     assert main(["train", cfg, *tiny(synth_root), "train.epochs=1", "--out", str(out)]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["epoch"] == 1 and 0.0 <= first["val_top1"] <= 1.0
-    assert main(["train", cfg, *tiny(synth_root), "train.epochs=2", "--out", str(out),
-                 "--resume"]) == 0
+    # overrides may follow the options too
+    assert main(["train", cfg, "--out", str(out), "--resume", *tiny(synth_root),
+                 "train.epochs=2"]) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert second["epoch"] == 2
     assert [json.loads(line)["epoch"] for line in open(out / "log.jsonl")] == [1, 2]
@@ -53,3 +54,6 @@ def test_errors_name_the_problem_and_exit_2(synth_root, tmp_path, capsys):
     assert "none.pt" in capsys.readouterr().err
     assert main(["train", "configs/cpu_fpha_tsn.yaml", f"data.root={tmp_path}/nowhere"]) == 2
     assert "data.root" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "configs/cpu_fpha_tsn.yaml", "--outt", str(tmp_path)])
+    assert exit_.value.code == 2 and "unrecognized arguments: --outt" in capsys.readouterr().err

@@ -169,14 +169,19 @@ def register_depth(depth_mm, camera, K, size):
     Values are colour-camera z in mm, 0 = no depth.
     """
     rows, cols = np.nonzero(depth_mm)
-    pixels = np.stack([cols, rows, np.ones_like(cols)], axis=-1).astype(np.float64)
-    rays = pixels @ np.linalg.inv(camera.depth_K).T
-    points = camera.to_color(rays * depth_mm[rows, cols, None])
-    points = points[points[:, 2] > 0]
-    x, y = np.rint(project(points, K)).astype(np.int64).T
+    z = depth_mm[rows, cols].astype(np.float64)
+    # one linear map from (u z, v z, z) in the depth image to K's homogeneous coordinates of the
+    # point in the colour camera, plus a fourth row for its colour-camera z
+    to_color = camera.extrinsic[:, :3] @ np.linalg.inv(camera.depth_K)
+    linear = np.concatenate([K @ to_color, to_color[2:]])
+    offset = np.concatenate([K @ camera.extrinsic[:, 3], camera.extrinsic[2:, 3]])
+    h = np.stack([cols * z, rows * z, z], axis=-1) @ linear.T + offset
+    h = h[h[:, 3] > 0]  # in front of the colour camera
+    x = np.rint(h[:, 0] / h[:, 2]).astype(np.int64)
+    y = np.rint(h[:, 1] / h[:, 2]).astype(np.int64)
     inside = (x >= 0) & (x < size) & (y >= 0) & (y < size)
     zbuffer = np.full(size * size, np.inf, dtype=np.float32)
-    np.minimum.at(zbuffer, y[inside] * size + x[inside], points[inside, 2])
+    np.minimum.at(zbuffer, y[inside] * size + x[inside], h[inside, 3])
     zbuffer = zbuffer.reshape(size, size)
 
     # Neighbouring depth pixels land `magnification` input pixels apart.

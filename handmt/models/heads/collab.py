@@ -37,7 +37,7 @@ Choices the paper leaves open (beyond DESIGN.md's):
 from typing import Literal
 
 import torch
-from einops import rearrange, reduce
+from einops import rearrange
 from kornia.geometry.subpix import spatial_soft_argmax2d
 from torch import nn
 
@@ -55,7 +55,7 @@ from ...metrics.pose import backproject
 from ..layers.tcn import TCN
 from . import HEADS, feature_spec
 from .multi_order import MultiOrder
-from .relation import MultiScaleRelation
+from .relation import MultiScaleRelation, spatial_mean
 
 HEATMAP_FLOOR = 0.05  # of the peak value 1
 
@@ -114,9 +114,9 @@ class GestureSubNetwork(nn.Module):
         if self.relations is not None:
             streams = [relation(stream)[0] for relation, stream in zip(self.relations, streams,
                                                                         strict=True)]
-        logits = torch.stack([tcn(reduce(stream, "b t n c h w -> b t (n c)", "mean"))
+        logits = torch.stack([tcn(rearrange(spatial_mean(stream), "b t n c -> b t (n c)"))
                               for tcn, stream in zip(self.tcns, streams, strict=True)]).mean(0)
-        g = rearrange(torch.stack(streams).mean(0), "b t n c h w -> b t (n c) h w")
+        g = rearrange(sum(streams[1:], streams[0]) / len(streams), "b t n c h w -> b t (n c) h w")
         return g, logits
 
 

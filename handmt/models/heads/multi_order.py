@@ -86,7 +86,8 @@ class MultiOrder(nn.Module):
         self.num_streams = len(self.stream_names)
 
     def forward(self, z):
-        features = dict(zip((1, 2), order_features(z), strict=True))
+        # the weights are detached (module docstring): no graph for the order features
+        features = dict(zip((1, 2), order_features(z.detach()), strict=True))
         streams = [z]
         for order in self.orders:
             weights = dict(zip(("slow", "fast"), slow_fast_weights(features[order]), strict=True))

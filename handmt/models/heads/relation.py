@@ -21,10 +21,11 @@ Choices the paper leaves open:
 - Level 3 has no relation: the softmax over a single node is identically 1.
 """
 
+import functools
 import math
 
 import torch
-from einops import einsum, reduce
+from einops import einsum
 from torch import nn
 
 from ...hand import NUM_JOINTS, PART_GROUPS
@@ -32,10 +33,36 @@ from ...hand import NUM_JOINTS, PART_GROUPS
 HAND_GROUPS = (tuple(range(len(PART_GROUPS))),)  # level 3: one node, the mean of the six parts
 
 
+def spatial_mean(x):
+    """(..., h, w) -> (...): the mean over the last two dims, as a sum and one division of the
+    small result (a mean's backward would divide the full-size gradient)."""
+    return x.sum(dim=(-2, -1)) / (x.shape[-2] * x.shape[-1])
+
+
+@functools.cache
+def membership(groups, num_nodes):
+    """(len(groups), num_nodes) 0/1 matrix whose row g marks the members of group g."""
+    matrix = torch.zeros(len(groups), num_nodes)
+    for g, group in enumerate(groups):
+        matrix[g, list(group)] = 1.0
+    return matrix
+
+
+def mix_nodes(matrix, x):
+    """A (M, N) or per-frame (B, T, M, N) matrix times the nodes, dim 2 of x (B, T, N, ...) ->
+    (B, T, M, ...). One matmul: copying node subsets by indexing took an eighth of the
+    collaborative head's training step."""
+    b, t, n = x.shape[:3]
+    mixed = torch.matmul(matrix.to(x), x.reshape(b, t, n, -1))
+    return mixed.reshape(b, t, matrix.shape[-2], *x.shape[3:])
+
+
 def structure_pool(x, groups):
     """(B, T, N, ...) -> (B, T, len(groups), ...): each new node is the mean of its member nodes
     (dim 2), e.g. the palm node of `PART_GROUPS` is the mean of the wrist and the five MCPs."""
-    return torch.stack([x[:, :, list(group)].mean(dim=2) for group in groups], dim=2)
+    member = membership(tuple(map(tuple, groups)), x.shape[2])
+    counts = member.sum(dim=1).to(x).reshape(-1, *[1] * (x.dim() - 3))
+    return mix_nodes(member, x) / counts
 
 
 def node_upsample(x, groups, num_children):
@@ -46,8 +73,7 @@ def node_upsample(x, groups, num_children):
     if members != list(range(num_children)):
         raise ValueError(f"groups must split the nodes 0..{num_children - 1}, each in exactly "
                          f"one group; got {groups!r}")
-    parent = {child: index for index, group in enumerate(groups) for child in group}
-    return x[:, :, [parent[child] for child in range(num_children)]]
+    return mix_nodes(membership(tuple(map(tuple, groups)), num_children).T, x)
 
 
 class RelationBlock(nn.Module):
@@ -63,13 +89,15 @@ class RelationBlock(nn.Module):
 
     def relation(self, x):
         """(B, T, N, N): R[i, j] is how much node i takes from node j; rows sum to 1."""
-        nodes = reduce(x, "b t n c h w -> b t n c", "mean")
+        nodes = spatial_mean(x)
         affinity = einsum(self.theta(nodes), self.phi(nodes), "b t i e, b t j e -> b t i j")
         return (affinity / math.sqrt(self.embed_channels)).softmax(dim=-1)
 
     def forward(self, x):
-        mixed = einsum(self.relation(x), x, "b t i j, b t j c h w -> b t i c h w")
-        return (x + mixed) / 2
+        # (X + R X) / 2 = ((I + R) / 2) X: one product of the full maps instead of three passes
+        relation = self.relation(x)
+        eye = torch.eye(relation.shape[-1], dtype=relation.dtype, device=relation.device)
+        return mix_nodes((relation + eye) / 2, x)
 
 
 class MultiScaleRelation(nn.Module):
@@ -95,4 +123,4 @@ class MultiScaleRelation(nn.Module):
         hand = structure_pool(parts, HAND_GROUPS)
         parts = (parts + node_upsample(hand, HAND_GROUPS, len(PART_GROUPS))) / 2
         joints = (joints + node_upsample(parts, PART_GROUPS, NUM_JOINTS)) / 2
-        return joints, reduce(hand, "b t 1 c h w -> b t c", "mean")
+        return joints, spatial_mean(hand[:, :, 0])

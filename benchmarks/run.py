@@ -161,7 +161,7 @@ TABLES = ("gesture", "pose", "iterations", "weak", "depth_supervision", "multimo
 QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.synthetic.seqs=14",
          "data.synthetic.frames=16", "data.synthetic.size=224", "data.size=32",
          "data.augment.color_jitter=0", f"{HEAD}.num_classes=6", "train.batch_size=8",
-         "train.eval_every=100", "train.workers=0", "eval.clips=1", "eval.crops=1"]
+         "train.eval_every=100", "eval.clips=1", "eval.crops=1"]
 QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_action_msd.yaml": 2, "cpu_fpha_collab.yaml": 2,
                 "cpu_fpha_mtut.yaml": 2}
 QUICK_EXTRA = {"cpu_fpha_mtut.yaml": ["model.ssa.start_epoch=1"]}

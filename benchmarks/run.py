@@ -308,6 +308,7 @@ def write_results(suite, tables, results, args, out):
             "handmt.data.synthetic")
     command = (f"python benchmarks/run.py {suite}{' --quick' if args.quick else ''}"
                f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}"
+               f"{f' --tables {args.tables}' if args.tables else ''}"
                f"{f' --root {args.root}' if args.root else ''}")
     text = [f"# {suite}{' (quick)' if args.quick else ''}", "", f"Data: {data}.", "",
             f"Gesture: video-level top-1 over {first['videos']} test videos, softmax averaged "

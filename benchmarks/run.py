@@ -2,6 +2,7 @@
 
     python benchmarks/run.py fpha [--root DIR] [--quick] [--seeds N] [--tables T,...] [--out DIR]
                                   [--resume]
+    python benchmarks/run.py fpha-skeleton [--root DIR] [--protocol 1:1|cross-subject] [--seeds N]
 
 The fpha suite has four tables, after the collaborative paper (ECCV 2020):
 - gesture: TSN, then the collaborative network from its baseline (1 iteration, zero order only,
@@ -11,6 +12,12 @@ The fpha suite has four tables, after the collaborative paper (ECCV 2020):
 - iterations: 1, 2 and 3 iterations of the full model (Table 3);
 - weak: pose labels on 15/25/40 % of the training videos with all gesture labels, against the
   same model without the gesture loss; and the converse (Figure 4, middle and right).
+The fpha-skeleton suite runs the collaborative network's gesture sub-network on real 3D hand
+skeletons (FPHA's annotations; default root ../shared/fpha-dev, the development split): a plain
+temporal-conv reference, Baseline, + multi-scale, + multi-order, the full model, its slow-only and
+fast-only variants and the two open readings of the paper (FD per clip, the TCN on the level-3
+hand node), beside floors (majority class, 1-NN) and the published skeleton-only results.
+`--protocol cross-subject` trains and tests six folds, each leaving one subject out.
 Every row trains a config from `configs/` (a row seen in two tables is trained once), evaluates
 it on the test split, and lands in `<out>/results.md`, `<out>/results.json` and plots (default
 out: benchmarks/results/fpha, or benchmarks/results/fpha-quick with --quick). With no --root the
@@ -19,6 +26,7 @@ keeps every run whose folder already holds this very config trained to its last 
 """
 
 import argparse
+import dataclasses
 import json
 import platform
 import re
@@ -28,10 +36,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+DEV_SKELETONS = REPO.parent / "shared" / "fpha-dev"  # real FPHA skeletons, a development split
 sys.path.insert(0, str(REPO))
 
 from handmt.config import load_config  # noqa: E402
@@ -54,6 +64,7 @@ class Row:
     weak: tuple = ()  # (task whose labels are withheld, fraction kept, other task's loss on)
     metric: str = "top1"  # a multi-modal model reports top1_<modality> and top1_fusion too
     folds: int = 0  # cross-subject folds (VIVA: 8), each trained and tested; 0: no folds
+    floor: bool = False  # a trivial baseline computed from the data, not trained
 
 
 HEAD = "model.heads.gesture"
@@ -112,6 +123,33 @@ def msd_rows(prefix, tsm_msd=True):
                        depth)]
 
 
+def skeleton(name, **head):
+    """A row of the gesture sub-network on 3D skeletons: fpha_skeleton.yaml, head changed."""
+    overrides = tuple(f"{HEAD}.{key}={json.dumps(value)}" for key, value in head.items())
+    return Row(name, "fpha_skeleton.yaml", overrides, modality="3D joints")
+
+
+SKELETON_FULL = skeleton("full: multi-order + multi-scale")
+SKELETON_REFERENCE = Row("plain temporal-conv reference (3 layers)", "fpha_skeleton.yaml",
+                         ("model.backbone.channels=0", f"{HEAD}={{name: tcn_classifier, "
+                          "num_classes: 45, layers: 3, dropout: 0.3}"), modality="3D joints")
+SKELETON_FLOORS = [Row("floor: majority class", "fpha_skeleton.yaml", floor=True,
+                       modality="-"),
+                   Row("floor: 1-NN on the normalised joints", "fpha_skeleton.yaml", floor=True,
+                       modality="3D joints")]
+# Published skeleton-only results on FPHA's official protocols (top-1 %), for reference: they are
+# not comparable with a run on the development split.
+GARCIA = "Garcia-Hernando et al., CVPR 2018, Table 4"
+SABATER = "Sabater et al., IROS 2021"
+PUBLISHED = {
+    "1:1": [("Moving Pose", 56.34, GARCIA), ("JOULE-pose", 74.60, GARCIA),
+            ("HBRNN", 77.40, GARCIA), ("LSTM", 80.14, GARCIA), ("TF", 80.69, GARCIA),
+            ("Lie Group", 82.69, GARCIA), ("Gram Matrix", 85.39, GARCIA),
+            ("Sabater et al.", 95.93, SABATER)],
+    "cross-subject": [("Sabater et al.", 88.7, SABATER)],
+}
+SKELETON_FOLDS = 6  # FPHA's six subjects, one left out per fold
+
 TSN = Row("TSN", "cpu_fpha_tsn.yaml")
 ACTION = Row("ACTION", "cpu_fpha_action.yaml")
 MSD = Row("ACTION + MSD", "cpu_fpha_action_msd.yaml", modality="RGB (depth in training)")
@@ -141,6 +179,17 @@ SUITES = {
         # MTUT (Tables 3 and 7): one network per modality, alone or coupled by the SSA loss
         "multimodal": mtut_rows("cpu_fpha_mtut.yaml"),
     },
+    # real FPHA skeletons (--root, default ../shared/fpha-dev)
+    "fpha-skeleton": {
+        "gesture": [*SKELETON_FLOORS, SKELETON_REFERENCE,
+                    skeleton("Baseline", orders=[0], multi_scale=False),
+                    skeleton("+ multi-scale", orders=[0]),
+                    skeleton("+ multi-order", multi_scale=False),
+                    SKELETON_FULL,
+                    skeleton("slow only (full)", slow_fast="slow"),
+                    skeleton("fast only (full)", slow_fast="fast"),
+                    skeleton("FD per clip (full)", fd="clip"),
+                    skeleton("TCN on the level-3 hand node (full)", tcn_input="hand")]},
     # the real datasets (--root): the MSD paper's tables, and MTUT's on NVGesture and VIVA
     "egogesture": {"depth_supervision": msd_rows("egogesture")},
     "nvgesture": {"depth_supervision": msd_rows("nvgesture"),
@@ -228,6 +277,29 @@ def run_row(row, seed, fold, args, runs_dir):
             "classes": test_set.classes, "data": cfg["data"]}
 
 
+def floor_row(row, seed, fold, args, runs_dir):
+    """A trivial baseline of the skeleton suite on the test split: the training set's most
+    frequent class, or the class of the nearest training sequence (Euclidean distance between
+    the normalised joints resampled to `num_frames`, the models' test input)."""
+    overrides = [f"train.seed={seed}", f"data.root={args.root}", "data.augment=null"]
+    if fold is not None:
+        overrides.append(f"data.fold={fold}")
+    cfg = load_config(REPO / "configs" / row.config, overrides)
+    started = time.time()
+    train_set, test_set = (build_dataset(cfg["data"], split) for split in ("train", "test"))
+    train_labels, test_labels = train_set.labels, test_set.labels
+    if "majority" in row.name:
+        predicted = np.full(len(test_labels), np.bincount(train_labels).argmax())
+    else:
+        def features(dataset):
+            return torch.stack([dataset[i]["joints"].flatten() for i in range(len(dataset))])
+        nearest = torch.cdist(features(test_set), features(train_set)).argmin(dim=1)
+        predicted = train_labels[nearest.numpy()]
+    return {"top1": float(np.mean(predicted == test_labels)), "videos": len(test_labels),
+            "classes": test_set.classes, "data": cfg["data"], "train_seconds": 0.0,
+            "seconds": round(time.time() - started, 1)}
+
+
 def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -309,7 +381,8 @@ def write_results(suite, tables, results, args, out):
     command = (f"python benchmarks/run.py {suite}{' --quick' if args.quick else ''}"
                f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}"
                f"{f' --tables {args.tables}' if args.tables else ''}"
-               f"{f' --root {args.root}' if args.root else ''}")
+               f"{f' --root {args.root}' if args.root else ''}"
+               f"{f' --protocol {args.protocol}' if args.protocol != '1:1' else ''}")
     text = [f"# {suite}{' (quick)' if args.quick else ''}", "", f"Data: {data}.", "",
             f"Gesture: video-level top-1 over {first['videos']} test videos, softmax averaged "
             f"over each video's clips and crops; chance = {chance:.1f} %. "
@@ -320,6 +393,12 @@ def write_results(suite, tables, results, args, out):
                             "."), ""]
     if "gesture" in tables:
         text += ["## Gesture recognition", "", *gesture_table(tables["gesture"], results), ""]
+    if suite == "fpha-skeleton":
+        text += [f"Published skeleton-only results, {args.protocol} protocol of the full FPHA "
+                 "(reference lines, not run here; a development split is not the official one):",
+                 "", *markdown(["method", "top-1 (%)", "source"],
+                               [[name, f"{value:.2f}", source]
+                                for name, value, source in PUBLISHED[args.protocol]]), ""]
     if "pose" in tables:
         text += ["## 3D hand pose", "", *pose_table(tables["pose"], results), ""]
         plot_pck_curves({row.name: (results[row][0]["pose"]["thresholds"],
@@ -360,7 +439,7 @@ def write_results(suite, tables, results, args, out):
                    "pose": [r.get("pose") for r in runs], "videos": runs[0]["videos"],
                    "train_seconds": [r["train_seconds"] for r in runs]}
                   for row, runs in results.items()]}, indent=1))
-    for row in (TSN, FULL):
+    for row in (TSN, FULL, SKELETON_FULL):
         if row in results:
             plot_confusion(results[row][0]["confusion"], out / f"confusion_{slug(row.name)}.png",
                            class_names=first["classes"],
@@ -371,7 +450,7 @@ def write_results(suite, tables, results, args, out):
 
 def suite_tables(suite):
     """The tables a suite has, in TABLES order (pose: the pose rows of its gesture table)."""
-    return [t for t in TABLES if t in SUITES[suite] or (t == "pose" and "gesture" in SUITES[suite])]
+    return [t for t in TABLES if t in SUITES[suite] or (t == "pose" and suite == "fpha")]
 
 
 def select_tables(suite, names, quick):
@@ -400,18 +479,29 @@ def main(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true",
                    help="reuse runs already trained with the same config")
+    p.add_argument("--protocol", choices=list(PUBLISHED), default="1:1",
+                   help="fpha-skeleton: the split file (1:1) or six leave-one-subject-out folds")
     args = p.parse_args(argv)
+    if args.suite == "fpha-skeleton" and not args.root:
+        if not DEV_SKELETONS.is_dir():
+            p.error(f"fpha-skeleton: no --root given and {DEV_SKELETONS} does not exist")
+        args.root = str(DEV_SKELETONS)
+    if args.protocol != "1:1" and args.suite != "fpha-skeleton":
+        p.error("--protocol applies to the fpha-skeleton suite only")
     available = suite_tables(args.suite)
     names = [t for t in (args.tables or ",".join(available)).split(",") if t]
     unknown = sorted(set(names) - set(available))
     if unknown:
         p.error(f"unknown table(s) {', '.join(unknown)} for {args.suite}; choose from "
                 f"{', '.join(available)}")
-    if args.suite != "fpha" and not args.root:
+    if args.suite not in ("fpha", "fpha-skeleton") and not args.root:
         p.error(f"{args.suite} is not embedded: give its folder with --root DIR")
     out = args.out or REPO / "benchmarks" / "results" / (args.suite + ("-quick" if args.quick
                                                                        else ""))
     tables = select_tables(args.suite, names, args.quick)
+    if args.protocol == "cross-subject":
+        tables = {name: [dataclasses.replace(row, folds=SKELETON_FOLDS) for row in rows]
+                  for name, rows in tables.items()}
     rows = list(dict.fromkeys(row for table in tables.values() for row in table))
     # rows that differ only in their name and metric (a row seen in two tables, or one network
     # of a multi-modal training) share one training
@@ -428,7 +518,8 @@ def main(argv=None):
             for fold in range(row.folds) if row.folds else [None]:
                 where = f"seed {seed}" + (f", fold {fold}" if fold is not None else "")
                 print(f"{step}, {where} ...", flush=True)
-                result = run_row(row, seed, fold, args, out / "runs")
+                result = (floor_row if row.floor else run_row)(row, seed, fold, args,
+                                                               out / "runs")
                 pose = (f", PCK@20 {100 * result['pose']['pck@20']:.1f} %" if "pose" in result
                         else "")
                 print(f"{step}, {where}: top-1 {100 * result[row.metric]:.1f} %{pose} "

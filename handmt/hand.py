@@ -5,6 +5,8 @@ generator, skeleton drawing), the palm/finger groups of the multi-scale relation
 (collaborative paper, section 3.3) and the flip map of the augmentations.
 """
 
+import numpy as np
+
 JOINT_NAMES = (
     "Wrist",
     "TMCP", "IMCP", "MMCP", "RMCP", "PMCP",
@@ -29,6 +31,18 @@ PARENTS = tuple(PARENTS)
 
 # (parent, child) for every joint but the wrist: 20 bones.
 BONES = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
+
+# A canonical adult hand: bone lengths in mm, in `BONES` order (wrist to the five MCPs, thumb
+# first, then each finger's three phalanges, thumb to pinky). The synthetic subjects vary around
+# it; skeleton normalisation retargets every subject onto it (data/skeleton.py).
+BONE_LENGTHS_MM = np.array([
+    38.0, 86.0, 84.0, 79.0, 74.0,
+    46.0, 33.0, 29.0,
+    42.0, 25.0, 22.0,
+    46.0, 28.0, 23.0,
+    43.0, 27.0, 22.0,
+    34.0, 20.0, 20.0,
+])
 
 # Level 2 of the multi-scale relation: the palm (wrist and five MCPs) and the five fingers
 # (PIP, DIP, TIP), as DESIGN.md fixes it. Level 3 is the whole hand.

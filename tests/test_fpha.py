@@ -294,7 +294,7 @@ def test_test_items_enumerate_clips_and_crops(mini_root):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"modalities": ("rgb", "ir")}, "modalities must be distinct names among rgb, depth, "
-                                    r"flow, mask, got \['rgb', 'ir'\]"),
+                                    r"flow, mask, joints, got \['rgb', 'ir'\]"),
     ({"split": "val"}, "split must be 'train' or 'test', got 'val'"),
     ({"sampling": "uniform"}, "sampling must be 'segments' or 'dense', got 'uniform'"),
     ({"split": "test", "crops": 5}, "crops must be 1 or 3, got 5"),

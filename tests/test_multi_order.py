@@ -99,7 +99,7 @@ def test_stream_count_and_zero_order_stream(orders, slow_fast, names):
 
 def test_streams_are_the_input_reweighted_per_joint():
     z = linear_motion()
-    zero, first_slow, first_fast, second_slow, second_fast = MultiOrder()(z)
+    zero, first_slow, first_fast, second_slow, second_fast = MultiOrder(fd="clip")(z)
     slow = torch.tensor([1, math.exp(-9 / 8), math.exp(-9 / 2)], dtype=torch.float64)
     assert torch.allclose(first_slow, z * slow[:, None, None, None])
     assert torch.allclose(first_fast, z * slow.flip(0)[:, None, None, None])

@@ -25,6 +25,7 @@ from .egogesture import EgoGestureDataset  # noqa: E402
 from .fpha import FPHADataset  # noqa: E402
 from .isogd import IsoGDDataset  # noqa: E402
 from .nvgesture import NVGestureDataset  # noqa: E402
+from .skeleton import SkeletonTransform  # noqa: E402
 from .synthetic import ensure_fpha, generate_fpha  # noqa: E402
 from .transforms import build_train_transform  # noqa: E402
 from .viva import VIVADataset  # noqa: E402
@@ -52,7 +53,7 @@ def check_config(data, path="data"):
         raise ConfigError(f"{path}.root", f"expected a folder path or null, got {data['root']!r}")
     if not isinstance(data.get("cache", False), bool):
         raise ConfigError(f"{path}.cache", f"expected true or false, got {data['cache']!r}")
-    for key, fn, provided in (("augment", build_train_transform, ("size",)),
+    for key, fn, provided in (("augment", *augmentation(data)),
                               ("synthetic", generate_fpha, ("out", "progress", "workers"))):
         section = data.get(key) or {}
         if not isinstance(section, dict):
@@ -65,6 +66,16 @@ def check_config(data, path="data"):
         if not isinstance(rule, dict):
             raise ConfigError(f"{path}.withhold[{i}]", "expected {task, keep_fraction, seed}")
         check_arguments(withhold, rule, f"{path}.withhold[{i}]", provided=("dataset",))
+
+
+def skeleton_only(data):
+    return list(data.get("modalities") or []) == ["joints"]
+
+
+def augmentation(data):
+    """(builder of the training transform, the arguments it gets from the dataset's): skeleton
+    augmentation for the joints modality, the clip pipeline otherwise."""
+    return (SkeletonTransform, ()) if skeleton_only(data) else (build_train_transform, ("size",))
 
 
 def dataset_root(data):
@@ -90,7 +101,8 @@ def build_dataset(data, split, clips=1, crops=1, size=None):
     fn = DATASETS.get(data["name"], "data.name")
     transform = None
     if split == "train" and data.get("augment") is not None:
-        transform = build_train_transform(size=kwargs.get("size", 224), **data["augment"])
+        transform = (SkeletonTransform(**data["augment"]) if skeleton_only(data) else
+                     build_train_transform(size=kwargs.get("size", 224), **data["augment"]))
     cache_dir = str(cache_home() / "clips") if data.get("cache", False) else None
     dataset = fn(root=str(root), split=split, transform=transform, cache_dir=cache_dir,
                  clips=clips, crops=crops, **kwargs)

@@ -9,6 +9,11 @@ all frames, enlarged by `crop_margin` on each side, resized to `size`. The crop 
 affine map A of colour pixels, so the input's intrinsics are K = A @ color_K. Depth is registered
 to that crop through the depth-to-colour extrinsic and holds colour-camera z in mm. Flow is
 computed from the cropped colour frames (flow.py).
+
+With `modalities: [joints]` the dataset is skeleton-only (no Video_files needed): an item's
+`joints` is the whole sequence normalised (skeleton.py, `joint_norm`) and resampled to
+`num_frames`; in training the `transform` (skeleton.SkeletonTransform) crops it in time and
+augments it.
 """
 
 import os
@@ -27,6 +32,7 @@ from . import DATASETS, flow
 from .cache import FrameCache
 from .camera import CAMERA_FILE, FPHACamera, project
 from .sampling import dense_indices, segment_indices
+from .skeleton import normalize_skeleton, resample
 from .transforms import multi_crop_transforms, to_tensors
 
 __all__ = ["FPHACamera", "FPHADataset", "Video", "read_skeleton", "read_split"]
@@ -46,25 +52,28 @@ def read_skeleton(path):
     Each line is a frame index then 21 x (x, y, z): 64 columns, frames consecutive from 0. CRLF
     line endings and blank lines are tolerated; an empty file has no frames.
     """
-    frames = []
     with open(path) as file:  # text mode reads CRLF as LF
-        for line_number, line in enumerate(file, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{line_number}"
-            if len(fields) != 1 + 3 * NUM_JOINTS:
-                raise ValueError(f"{where}: expected 64 columns (frame index, then x y z of 21 "
-                                 f"joints), got {len(fields)}")
+        lines = [(number, line) for number, line in enumerate(file, 1) if line.strip()]
+    columns = 1 + 3 * NUM_JOINTS
+    for number, line in lines:
+        if len(line.split()) != columns:
+            raise ValueError(f"{path}:{number}: expected 64 columns (frame index, then x y z of "
+                             f"21 joints), got {len(line.split())}")
+    try:  # one conversion of the whole file: a loop over values took most of a dataset's load
+        table = np.array(" ".join(line for _, line in lines).split(), dtype=np.float64)
+    except ValueError:
+        for number, line in lines:
             try:
-                index, values = int(fields[0]), [float(value) for value in fields[1:]]
+                np.array(line.split(), dtype=np.float64)
             except ValueError:
-                raise ValueError(f"{where}: not a number in {line.strip()[:80]!r}") from None
-            if index != len(frames):
-                raise ValueError(f"{where}: frame index {index}, expected {len(frames)} "
-                                 "(frames are numbered consecutively from 0)")
-            frames.append(values)
-    return np.array(frames, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+                raise ValueError(f"{path}:{number}: not a number in {line.strip()[:80]!r}"
+                                 ) from None
+    table = table.reshape(len(lines), columns)
+    for frame, ((number, _), index) in enumerate(zip(lines, table[:, 0], strict=True)):
+        if index != frame:
+            raise ValueError(f"{path}:{number}: frame index {index:g}, expected {frame} "
+                             "(frames are numbered consecutively from 0)")
+    return table[:, 1:].reshape(-1, NUM_JOINTS, 3)
 
 
 def read_split(path):
@@ -203,8 +212,8 @@ class Video:
     num_frames: int  # frames present in every source: their common prefix
     joints: np.ndarray  # (num_frames, 21, 3) float32, colour-camera mm; 0 where unannotated
     joint_valid: np.ndarray  # (num_frames,) bool: the frame's joints are annotated
-    crop: tuple  # (x0, y0, side): the square colour-image box of the network input
-    K: np.ndarray  # (3, 3) intrinsics of the network input
+    crop: tuple | None  # (x0, y0, side): the square colour-image box of the network input
+    K: np.ndarray | None  # (3, 3) intrinsics of the network input (None: skeleton-only)
 
     def frame_path(self, modality, index):
         folder, pattern = FRAME_FILES[modality]
@@ -225,18 +234,26 @@ class FPHADataset(Dataset):
     `labels` (-1 = unknown) and `pose_available` are per video; `withhold` edits them.
     """
 
-    MODALITIES = ("rgb", "depth", "flow", "mask")
+    MODALITIES = ("rgb", "depth", "flow", "mask", "joints")
 
     def __init__(self, root: str, split: Literal["train", "test"] = "train",
                  num_frames: int = 8, size: int = 224,
                  modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
                  sampling: Literal["segments", "dense"] = "segments", strict: bool = False,
                  transform=None, clips: int = 1, crops: int = 1, max_depth_mm: float = 1000.0,
-                 crop_margin: float = 0.25, cache_dir: str | None = None):
+                 crop_margin: float = 0.25, cache_dir: str | None = None,
+                 joint_norm: dict | None = None, fold: int | None = None):
         unknown = [m for m in modalities if m not in self.MODALITIES]
         if unknown or not modalities or len(set(modalities)) != len(modalities):
             raise ValueError(f"modalities must be distinct names among "
                              f"{', '.join(self.MODALITIES)}, got {list(modalities)}")
+        self.skeleton_only = "joints" in modalities
+        if self.skeleton_only and (len(modalities) > 1 or cache_dir is not None
+                                   or clips * crops > 1):
+            raise ValueError("the joints modality is read alone, held in memory (no cache) and "
+                             "tested on whole sequences (one clip, one crop); got modalities "
+                             f"{list(modalities)}, cache {cache_dir is not None}, clips {clips}, "
+                             f"crops {crops}")
         if split not in SPLIT_HEADERS.values():
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if sampling not in ("segments", "dense"):
@@ -247,7 +264,8 @@ class FPHADataset(Dataset):
         self.root = Path(root)
         self.split, self.num_frames, self.size = split, num_frames, size
         self.modalities, self.sampling, self.transform = tuple(modalities), sampling, transform
-        self.streams = flow.streams(self.modalities)  # what is read from the files
+        # what is read from the frame files
+        self.streams = () if self.skeleton_only else flow.streams(self.modalities)
         self.max_depth_mm, self.crop_margin = max_depth_mm, crop_margin
         # test-time views exist in the test split only
         self.clips, self.crops = (clips, crops) if split == "test" else (1, 1)
@@ -266,7 +284,7 @@ class FPHADataset(Dataset):
         self.classes = [action_of.get(k, f"class_{k}") for k in range(self.num_classes)]
 
         self.videos, labels, defects = [], [], []
-        for sequence, label in sections[split]:
+        for sequence, label in self._fold(sections, fold) if fold is not None else sections[split]:
             video, defect = self._load_video(sequence)
             if defect:
                 defects.append(defect)
@@ -274,8 +292,8 @@ class FPHADataset(Dataset):
                 self.videos.append(video)
                 labels.append(label)
         if defects:
-            message = (f"{self.split_path} ({split}): {len(defects)} sequence(s) with missing "
-                       "or mismatched frames:\n  " + "\n  ".join(defects))
+            message = (f"{self.split_path} ({split}): {len(defects)} sequence(s) with missing, "
+                       "mismatched or invalid frames:\n  " + "\n  ".join(defects))
             if strict:
                 raise ValueError(message)
             warnings.warn(message, stacklevel=2)
@@ -284,6 +302,21 @@ class FPHADataset(Dataset):
         self.labels = np.array(labels, dtype=np.int64)
         self.pose_available = np.ones(len(self.videos), dtype=bool)
         self.cache = FrameCache(cache_dir, self) if cache_dir is not None else None
+        # skeleton-only: each video's annotated frames, normalised once
+        self.skeletons = [normalize_skeleton(video.joints[video.joint_valid], **(joint_norm or {}))
+                          for video in self.videos] if self.skeleton_only else None
+
+    def _fold(self, sections, fold):
+        """Cross-subject fold `fold`: every listed sequence, the subjects sorted by name; the
+        fold's subject is the test split and all others the training split."""
+        listed = [entry for section in sections.values() for entry in section]
+        subjects = sorted({sequence.split("/")[0] for sequence, _ in listed})
+        if not 0 <= fold < len(subjects):
+            raise ValueError(f"fold must be in 0..{len(subjects) - 1} (fold k tests on subject "
+                             f"k of {', '.join(subjects)}), got {fold}")
+        held_out = (self.split == "test")
+        return [(sequence, label) for sequence, label in listed
+                if (sequence.split("/")[0] == subjects[fold]) == held_out]
 
     def _load_video(self, sequence):
         """(Video or None when nothing is usable, defect description or None)."""
@@ -304,8 +337,17 @@ class FPHADataset(Dataset):
             return None, defect
 
         skeleton = skeleton[:usable]
-        joint_valid = np.isfinite(skeleton).all(axis=(1, 2)) & (skeleton != 0).any(axis=(1, 2))
+        finite = np.isfinite(skeleton).all(axis=(1, 2))
+        joint_valid = finite & (skeleton != 0).any(axis=(1, 2))
+        if not finite.all():
+            defect = (f"{skeleton_path}: {np.count_nonzero(~finite)} of {usable} frames hold NaN "
+                      "or infinite values -> treated as unannotated")
         joints = np.where(joint_valid[:, None, None], self.camera.to_color(skeleton), 0)
+        if self.skeleton_only:
+            if not joint_valid.any():
+                return None, f"{sequence}: no annotated frame -> skipped"
+            return Video(sequence, folder, skeleton_path, usable, joints.astype(np.float32),
+                         joint_valid, None, None), defect
         pixels = project(joints[joint_valid], self.camera.color_K).reshape(-1, 2)
         crop = crop_box(pixels, self.camera.color_size, self.crop_margin)
         K = crop_affine(crop, self.size) @ self.camera.color_K
@@ -359,6 +401,8 @@ class FPHADataset(Dataset):
         rng = None
         if self.split == "train":  # drawn from torch, which DataLoader seeds per worker
             rng = np.random.default_rng(int(torch.randint(2**62, ())))
+        if self.skeleton_only:
+            return self._skeleton_item(video_index, rng)
         if self.sampling == "segments":
             indices = segment_indices(video.num_frames, self.num_frames, rng, clip, self.clips)
         else:
@@ -376,6 +420,16 @@ class FPHADataset(Dataset):
         sample["video"] = np.int64(video_index)
         sample["pose_valid"] = self.pose_available[video_index] & video.joint_valid[indices]
         return to_tensors(sample, self.max_depth_mm)
+
+    def _skeleton_item(self, video_index, rng):
+        skeleton = self.skeletons[video_index]
+        if rng is not None and self.transform is not None:
+            joints = self.transform(skeleton, self.num_frames, rng)
+        else:
+            joints = resample(skeleton, self.num_frames)
+        return {"joints": torch.from_numpy(joints.astype(np.float32)),
+                "label": torch.tensor(self.labels[video_index]),
+                "video": torch.tensor(video_index, dtype=torch.int64)}
 
     def cache_key(self):
         """The settings cached frames depend on (cache.py), flow's parameters among them;

@@ -55,18 +55,7 @@ from itertools import combinations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ...hand import BONES, FINGER_CHAINS, FINGERS, NUM_JOINTS, WRIST
-
-# Adult bone lengths in mm, in `hand.BONES` order: wrist to the five MCPs (thumb first), then
-# each finger's three phalanges (thumb, index, middle, ring, pinky).
-BASE_BONE_LENGTHS = np.array([
-    38.0, 86.0, 84.0, 79.0, 74.0,
-    46.0, 33.0, 29.0,
-    42.0, 25.0, 22.0,
-    46.0, 28.0, 23.0,
-    43.0, 27.0, 22.0,
-    34.0, 20.0, 20.0,
-])
+from ...hand import BONE_LENGTHS_MM, BONES, FINGER_CHAINS, FINGERS, NUM_JOINTS, WRIST
 
 # Hand frame: x to the thumb side, y from the wrist along the fingers, z out of the palm. Angles in
 # degrees: wrist->MCP bearing in the palm plane (positive toward the thumb) and palmar tilt.
@@ -122,7 +111,7 @@ def make_subject(seed, index):
     """Subject `index` of the set generated with `seed`: hand size 0.88-1.12 of the adult means,
     each bone +-5 % on top, a skin tone, speed 0.8-1.25."""
     rng = np.random.default_rng([seed, 0, index])
-    lengths = BASE_BONE_LENGTHS * rng.uniform(0.88, 1.12) * rng.uniform(0.95, 1.05, len(BONES))
+    lengths = BONE_LENGTHS_MM * rng.uniform(0.88, 1.12) * rng.uniform(0.95, 1.05, len(BONES))
     return Subject(index, lengths, skin_tone(rng), float(rng.uniform(0.8, 1.25)))
 
 

@@ -22,5 +22,7 @@ class FeatureSpec:
 from .c3d import C3D  # noqa: E402
 from .i3d import I3D  # noqa: E402
 from .resnet_tsn import ResNetTSN  # noqa: E402
+from .skeleton import SkeletonEmbedding  # noqa: E402
 
-__all__ = ["BACKBONES", "C3D", "I3D", "FeatureSpec", "MODALITY_CHANNELS", "ResNetTSN"]
+__all__ = ["BACKBONES", "C3D", "I3D", "FeatureSpec", "MODALITY_CHANNELS", "ResNetTSN",
+           "SkeletonEmbedding"]

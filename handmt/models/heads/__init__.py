@@ -14,8 +14,9 @@ def feature_spec(feature_info, name):
     return feature_info[name]
 
 
-from .classifier import ClipClassifier  # noqa: E402
-from .collab import CollaborativeHead  # noqa: E402
+from .classifier import ClipClassifier, TCNClassifier  # noqa: E402
+from .collab import CollaborativeGestureHead, CollaborativeHead  # noqa: E402
 from .msd import MSDDecoder  # noqa: E402
 
-__all__ = ["HEADS", "ClipClassifier", "CollaborativeHead", "MSDDecoder", "feature_spec"]
+__all__ = ["HEADS", "ClipClassifier", "CollaborativeGestureHead", "CollaborativeHead",
+           "MSDDecoder", "TCNClassifier", "feature_spec"]

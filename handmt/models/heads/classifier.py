@@ -1,13 +1,15 @@
-"""Clip classifier: TSN's consensus (Wang et al., ECCV 2016, section 3.1).
-
-Each frame's feature map is average-pooled and classified; the clip's logits are the temporal
-average of the per-frame logits. 3D features ('b c t h w') are pooled over time and space.
+"""Clip classifiers. `clip_classifier`: TSN's consensus (Wang et al., ECCV 2016, section 3.1):
+each frame's feature map is average-pooled and classified; the clip's logits are the temporal
+average of the per-frame logits; 3D features ('b c t h w') are pooled over time and space.
+`tcn_classifier`: a temporal-conv network over the per-frame pooled features (layers/tcn.py),
+e.g. the plain reference classifier of 3D skeletons.
 """
 
 from einops import reduce
 from torch import nn
 
 from ...losses import masked_cross_entropy
+from ..layers.tcn import TCN
 from . import HEADS, feature_spec
 
 
@@ -34,3 +36,26 @@ class ClipClassifier(nn.Module):
     def loss(self, outputs, batch):
         ce = masked_cross_entropy(outputs["logits"], batch["label"], self.label_smoothing)
         return {"cls": self.loss_weight * ce}
+
+
+@HEADS.register("tcn_classifier")
+class TCNClassifier(nn.Module):
+    """Per-frame features (B, T, C, h, w), pooled over space -> TCN -> logits (B, classes)."""
+
+    auxiliary = False
+
+    def __init__(self, feature_info, num_classes: int, feature: str = "joints", hidden: int = 128,
+                 layers: int = 2, kernel_size: int = 3, dropout: float = 0.5):
+        super().__init__()
+        spec = feature_spec(feature_info, feature)
+        if spec.layout != "b t c h w":
+            raise ValueError(f"tcn_classifier: feature {feature!r} has layout {spec.layout!r}; "
+                             "it needs per-frame maps ('b t c h w')")
+        self.feature = feature
+        self.tcn = TCN(spec.channels, num_classes, hidden, layers, kernel_size, dropout)
+
+    def forward(self, features, batch):
+        return {"logits": self.tcn(reduce(features[self.feature], "b t c h w -> b t c", "mean"))}
+
+    def loss(self, outputs, batch):
+        return {"cls": masked_cross_entropy(outputs["logits"], batch["label"])}

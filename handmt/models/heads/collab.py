@@ -27,11 +27,16 @@ Choices the paper leaves open (beyond DESIGN.md's):
 - The heatmap branch, the gesture convolution and every 1x1 mapping between J, P and G are
   grouped by joint, so group i stays joint i's features; the depth regressor sees all groups
   (a relative depth needs the wrist's features too).
-- The TCN reads the refined node features of all 21 joints, pooled over space (N * Cj channels
-  per frame) rather than the single level-3 node's Cj channels: the level-3 context reaches every
-  node through the relation module's upsampling, and averaging the groups of different joints
-  would discard which joint moved. `multi_scale: false` (Table 1's baseline) reads the same
-  features without the relation module.
+- What the TCN reads (`tcn_input`): "hand", the level-3 node as Fig. 3 draws it (Cj channels
+  per frame, the mean of all joints' refined features), or "joints", the refined features of all
+  21 joints pooled over space (N * Cj channels): the level-3 context reaches every node through
+  the relation module's upsampling, and averaging the joints discards which joint moved. Both
+  measured on the real FPHA skeletons (docs/collaborative.md); the default is the better one.
+  `multi_scale: false` (Table 1's baseline) reads the same features without the relation module.
+- FD per frame or per clip (`fd`, multi_order.py).
+
+`collab_gesture` is the gesture sub-network alone, on per-joint features that come from
+elsewhere, e.g. the skeleton backbone's embedding of ground-truth 3D joints.
 """
 
 from typing import Literal
@@ -41,7 +46,7 @@ from einops import rearrange
 from kornia.geometry.subpix import spatial_soft_argmax2d
 from torch import nn
 
-from ...hand import NUM_JOINTS, WRIST
+from ...hand import NUM_JOINTS, PART_GROUPS, WRIST
 from ...losses import masked_cross_entropy
 from ...losses.pose import (
     depth_loss,
@@ -54,10 +59,11 @@ from ...losses.pose import (
 from ...metrics.pose import backproject
 from ..layers.tcn import TCN
 from . import HEADS, feature_spec
-from .multi_order import MultiOrder
-from .relation import MultiScaleRelation, spatial_mean
+from .multi_order import FD_CHOICES, MultiOrder
+from .relation import HAND_GROUPS, MultiScaleRelation, spatial_mean, structure_pool
 
 HEATMAP_FLOOR = 0.05  # of the peak value 1
+TCN_INPUTS = ("joints", "hand")
 
 
 def conv_bn_relu(in_channels, out_channels, kernel_size=3, groups=1, stride=1):
@@ -95,16 +101,21 @@ class GestureSubNetwork(nn.Module):
     (section 3.1, "Gesture Sub-Network"; 3.2 multi-order streams; 3.3 multi-scale relation)."""
 
     def __init__(self, joint_channels, num_classes, orders, slow_fast, multi_scale, tcn_hidden,
-                 dropout):
+                 dropout, fd, tcn_input, tcn_layers=2):
         super().__init__()
+        if tcn_input not in TCN_INPUTS:
+            raise ValueError(f"tcn_input must be one of {', '.join(TCN_INPUTS)}, got "
+                             f"{tcn_input!r}")
         channels = NUM_JOINTS * joint_channels
         self.conv = conv_bn_relu(channels, channels, groups=NUM_JOINTS)
-        self.multi_order = MultiOrder(orders, slow_fast)
+        self.multi_order = MultiOrder(orders, slow_fast, fd)
         streams = self.multi_order.num_streams
         self.relations = nn.ModuleList(MultiScaleRelation(joint_channels)
                                        for _ in range(streams)) if multi_scale else None
-        self.tcns = nn.ModuleList(TCN(channels, num_classes, tcn_hidden, dropout=dropout)
-                                  for _ in range(streams))
+        self.tcn_input = tcn_input
+        tcn_channels = channels if tcn_input == "joints" else joint_channels
+        self.tcns = nn.ModuleList(TCN(tcn_channels, num_classes, tcn_hidden, tcn_layers,
+                                      dropout=dropout) for _ in range(streams))
 
     def forward(self, y):
         b = y.shape[0]
@@ -114,10 +125,19 @@ class GestureSubNetwork(nn.Module):
         if self.relations is not None:
             streams = [relation(stream)[0] for relation, stream in zip(self.relations, streams,
                                                                         strict=True)]
-        logits = torch.stack([tcn(rearrange(spatial_mean(stream), "b t n c -> b t (n c)"))
+        logits = torch.stack([tcn(self.tcn_features(stream))
                               for tcn, stream in zip(self.tcns, streams, strict=True)]).mean(0)
         g = rearrange(sum(streams[1:], streams[0]) / len(streams), "b t n c h w -> b t (n c) h w")
         return g, logits
+
+    def tcn_features(self, stream):
+        """A stream's refined joints (B, T, N, C, h, w) -> the TCN's input (B, T, channels): all
+        joints side by side, or the level-3 hand node (the mean of the parts' means, as the
+        relation module pools it), both averaged over space."""
+        nodes = spatial_mean(stream)
+        if self.tcn_input == "joints":
+            return rearrange(nodes, "b t n c -> b t (n c)")
+        return structure_pool(structure_pool(nodes, PART_GROUPS), HAND_GROUPS)[:, :, 0]
 
 
 @HEADS.register("collab")
@@ -132,6 +152,8 @@ class CollaborativeHead(nn.Module):
                  joint_channels: int = 16, heatmap_stride: int = 4, iterations: int = 2,
                  orders: list[int] = (0, 1, 2),
                  slow_fast: Literal["slow", "fast", "both"] = "both", multi_scale: bool = True,
+                 fd: Literal[FD_CHOICES] = "frame",
+                 tcn_input: Literal[TCN_INPUTS] = "joints",
                  depth_scale: float = 100.0, sigma: float = 1.5, tcn_hidden: int = 128,
                  dropout: float = 0.5, loss_2d: float = 1.0, loss_3d: float = 0.001,
                  loss_cls: float = 0.001):
@@ -153,7 +175,7 @@ class CollaborativeHead(nn.Module):
         self.pose = nn.ModuleList(PoseSubNetwork(joint_channels) for _ in range(iterations))
         self.gesture = nn.ModuleList(
             GestureSubNetwork(joint_channels, num_classes, orders, slow_fast, multi_scale,
-                              tcn_hidden, dropout) for _ in range(iterations))
+                              tcn_hidden, dropout, fd, tcn_input) for _ in range(iterations))
         self.pose_to_gesture = nn.ModuleList(nn.Conv2d(channels, channels, 1, groups=NUM_JOINTS)
                                              for _ in range(iterations))
         self.gesture_to_pose = nn.ModuleList(nn.Conv2d(channels, channels, 1, groups=NUM_JOINTS)
@@ -209,3 +231,35 @@ class CollaborativeHead(nn.Module):
             losses["pose_3d"] = losses["pose_3d"] + depth_loss(depth, target_depth, valid)
             losses["cls"] = losses["cls"] + masked_cross_entropy(logits, batch["label"])
         return {name: self.weights[name] * value for name, value in losses.items()}
+
+
+@HEADS.register("collab_gesture")
+class CollaborativeGestureHead(nn.Module):
+    """The gesture sub-network alone (section 3.1; multi-order 3.2, multi-scale relation 3.3) on
+    per-joint features `feature` (B, T, 21 * Cj, h, w), e.g. the skeleton backbone's "joints".
+    Outputs `logits` (B, classes); the loss is the masked cross-entropy (eq. 5's L_c)."""
+
+    auxiliary = False
+
+    def __init__(self, feature_info, num_classes: int, feature: str = "joints",
+                 orders: list[int] = (0, 1, 2),
+                 slow_fast: Literal["slow", "fast", "both"] = "both", multi_scale: bool = True,
+                 fd: Literal[FD_CHOICES] = "frame",
+                 tcn_input: Literal[TCN_INPUTS] = "joints", tcn_hidden: int = 128,
+                 tcn_layers: int = 2, dropout: float = 0.5):
+        super().__init__()
+        spec = feature_spec(feature_info, feature)
+        if spec.layout != "b t c h w" or spec.channels % NUM_JOINTS:
+            raise ValueError(f"collab_gesture: feature {feature!r} ({spec.channels} channels, "
+                             f"layout {spec.layout!r}) must be per-frame maps of {NUM_JOINTS} "
+                             "joint groups")
+        self.feature = feature
+        self.gesture = GestureSubNetwork(spec.channels // NUM_JOINTS, num_classes, orders,
+                                         slow_fast, multi_scale, tcn_hidden, dropout, fd,
+                                         tcn_input, tcn_layers)
+
+    def forward(self, features, batch):
+        return {"logits": self.gesture(features[self.feature])[1]}
+
+    def loss(self, outputs, batch):
+        return {"cls": masked_cross_entropy(outputs["logits"], batch["label"])}

@@ -11,9 +11,12 @@ first-order slow and fast, second-order slow and fast: five in all.
 Choices the paper leaves open:
 - Ends: eq. 2 needs the previous frame and eq. 4 both neighbours, so Fo is zero at the first frame
   and So at the first and the last frame (DESIGN.md: "zero at the sequence ends").
-- FD is one value per joint and clip: the L2 norm over the joint's whole order feature (all frames,
-  channels and pixels). The paper's "N x 1 vector" is per joint; per frame, the zeroed end frames
-  would have all FDs equal and the weights would flicker from frame to frame.
+- FD per frame or per clip (`fd`). Section 3.2 computes FD from order features shaped
+  N x C x H x W, one frame's: `fd: frame` takes the L2 norm over each joint's channels and pixels
+  at every frame, so the streams carry when each joint moves (at the zeroed end frames all FDs
+  are equal and every weight is 1). `fd: clip` takes one norm over the joint's whole clip, so
+  the first- and second-order streams are the zero-order features times a per-clip constant.
+  Measured on the real FPHA skeletons (docs/collaborative.md), and the default is the better one.
 - The weights are detached: they are a fixed, non-learned mapping (the paper trains nothing in it)
   whose min/max selection and 1/std scale would send sparse, ill-conditioned gradients; Zo still
   gets its gradient through the product.
@@ -24,6 +27,7 @@ from einops import rearrange
 from torch import nn
 
 ORDER_CHOICES = ((0,), (0, 1), (0, 2), (0, 1, 2))  # Table 4's variants; zero order always on
+FD_CHOICES = ("frame", "clip")  # feature difference per frame (section 3.2) or per clip
 SPEEDS = {"slow": ("slow",), "fast": ("fast",), "both": ("slow", "fast")}
 ORDER_NAMES = {1: "first", 2: "second"}
 
@@ -42,18 +46,21 @@ def order_features(z):
     return first, second
 
 
-def slow_fast_weights(order):
-    """An order feature (B, T, N, ...) -> (slow, fast) weights, each (B, N), detached.
+def slow_fast_weights(order, per_frame=False):
+    """An order feature (B, T, N, ...) -> (slow, fast) weights, each (B, N), or (B, T, N) with
+    `per_frame`, detached.
 
-    FD_i = ||order feature of joint i over the clip||_2; with std = (FD_max - FD_min) / 3,
+    FD_i = ||order feature of joint i over the clip (or frame)||_2; min and max are over the
+    joints; with std = (FD_max - FD_min) / 3,
     slow = exp(-(FD - FD_min)^2 / (2 std^2)) and fast = exp(-(FD - FD_max)^2 / (2 std^2))
     (unnormalized Gaussians; the paper's fast std (FD_min - FD_max)/3 differs only in sign).
     The slowest joint's slow weight is exactly 1, the fastest one's exp(-4.5) = 0.011, and the
     converse for fast. When all FDs are equal (std = 0, e.g. a still clip) every joint is both
     the slowest and the fastest: all weights are 1.
     """
-    fd = torch.linalg.vector_norm(rearrange(order.detach(), "b t n ... -> b n (t ...)"), dim=-1)
-    fd_min, fd_max = fd.amin(dim=1, keepdim=True), fd.amax(dim=1, keepdim=True)
+    pattern = "b t n ... -> b t n (...)" if per_frame else "b t n ... -> b n (t ...)"
+    fd = torch.linalg.vector_norm(rearrange(order.detach(), pattern), dim=-1)
+    fd_min, fd_max = fd.amin(dim=-1, keepdim=True), fd.amax(dim=-1, keepdim=True)
     # The floor only matters when std = 0, where FD - mean is exactly 0: 0 / tiny = 0, weight 1.
     std = ((fd_max - fd_min) / 3).clamp_min(torch.finfo(fd.dtype).tiny)
 
@@ -72,7 +79,7 @@ class MultiOrder(nn.Module):
     multiplied). `stream_names` names them, e.g. ("zero", "first_slow", "first_fast", ...).
     """
 
-    def __init__(self, orders=(0, 1, 2), slow_fast="both"):
+    def __init__(self, orders=(0, 1, 2), slow_fast="both", fd="frame"):
         super().__init__()
         orders = tuple(orders)
         if orders not in ORDER_CHOICES:
@@ -80,6 +87,9 @@ class MultiOrder(nn.Module):
                              f"(the zero-order stream is always kept), got {orders!r}")
         if slow_fast not in SPEEDS:
             raise ValueError(f"slow_fast must be one of {', '.join(SPEEDS)}, got {slow_fast!r}")
+        if fd not in FD_CHOICES:
+            raise ValueError(f"fd must be one of {', '.join(FD_CHOICES)}, got {fd!r}")
+        self.per_frame = fd == "frame"
         self.orders, self.speeds = orders[1:], SPEEDS[slow_fast]
         self.stream_names = ("zero", *(f"{ORDER_NAMES[order]}_{speed}"
                                        for order in self.orders for speed in self.speeds))
@@ -90,7 +100,8 @@ class MultiOrder(nn.Module):
         features = dict(zip((1, 2), order_features(z.detach()), strict=True))
         streams = [z]
         for order in self.orders:
-            weights = dict(zip(("slow", "fast"), slow_fast_weights(features[order]), strict=True))
-            streams += [z * rearrange(weights[speed], "b n -> b 1 n 1 1 1")
-                        for speed in self.speeds]
+            weights = dict(zip(("slow", "fast"),
+                               slow_fast_weights(features[order], self.per_frame), strict=True))
+            shape = "b t n -> b t n 1 1 1" if self.per_frame else "b n -> b 1 n 1 1 1"
+            streams += [z * rearrange(weights[speed], shape) for speed in self.speeds]
         return streams

@@ -96,12 +96,12 @@ def load_weights(module, state, origin, new_layers=frozenset()):
     missing = sorted(own.keys() - state.keys() - optional)
     unexpected = sorted(state.keys() - own.keys())
     if missing or unexpected:
-        raise ValueError(f"{origin}: weights do not fit the {type(module).__name__}: "
-                         f"missing {name_some(missing)}; unexpected {name_some(unexpected)}")
+        raise ValueError(f"{origin}: weights do not fit this backbone: missing "
+                         f"{name_some(missing)}; unexpected {name_some(unexpected)}")
     for key, value in state.items():
         if value.shape != own[key].shape:
-            raise ValueError(f"{origin}: {key} has shape {tuple(value.shape)}, the "
-                             f"{type(module).__name__} needs {tuple(own[key].shape)}")
+            raise ValueError(f"{origin}: {key} has shape {tuple(value.shape)}, this backbone "
+                             f"needs {tuple(own[key].shape)}")
     module.load_state_dict(state, strict=False)
 
 

@@ -1,5 +1,5 @@
-"""ResNet run per frame: TSN, TSM and ACTION-Net from one file (DESIGN.md, "ACTION module and
-temporal shift"; the MSD paper, sections III-B and III-D).
+"""ResNet run per frame: TSN, TSM, ACTION-Net and TEA from one file (DESIGN.md, "ACTION
+module and temporal shift"; the MSD paper, sections III-B and III-D).
 
 A timm ResNet in `features_only` mode runs on every frame of (B, T, C, H, W) clips as one
 (B*T, C, H, W) batch. It returns the stem after max-pool ('stem', stride 4: the MSD paper's

@@ -1,5 +1,6 @@
-"""The GPU path of the trainer on CPU: bf16 autocast, channels-last, gradient accumulation,
-train.device (trainer.py). No GPU here: fp16 with its GradScaler and compile are not run."""
+"""The GPU path of the trainer on CPU: bf16 and fp16 autocast, channels-last, gradient
+accumulation, train.device (trainer.py). No GPU here, and torch.compile is not run (compiling
+takes minutes on 2 cores)."""
 
 import math
 
@@ -13,15 +14,16 @@ from handmt.engine.trainer import float32, to_channels_last, train
 from handmt.models import build
 
 
-def test_one_bf16_step_has_finite_losses_close_to_float32(tmp_path):
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])  # fp16: through the GradScaler
+def test_one_mixed_precision_step_has_finite_losses_close_to_float32(tmp_path, amp):
     data = ToyClips(n=4)
-    runs = {amp: train(config(epochs=1, amp=amp), tmp_path / amp, train_set=data, val_set=False,
-                       progress=False) for amp in ("off", "bf16")}
-    assert math.isfinite(runs["bf16"]["train_total"])
-    assert runs["bf16"]["train_total"] == pytest.approx(runs["off"]["train_total"], rel=0.03)
-    assert runs["bf16"]["train_total"] != runs["off"]["train_total"]  # bf16 did run
-    off, bf16 = weights(tmp_path / "off"), weights(tmp_path / "bf16")
-    assert all(v.dtype == off[k].dtype for k, v in bf16.items())  # weights stay float32
+    runs = {a: train(config(epochs=1, amp=a), tmp_path / a, train_set=data, val_set=False,
+                     progress=False) for a in ("off", amp)}
+    assert math.isfinite(runs[amp]["train_total"])
+    assert runs[amp]["train_total"] == pytest.approx(runs["off"]["train_total"], rel=0.03)
+    assert runs[amp]["train_total"] != runs["off"]["train_total"]  # half precision did run
+    off, half = weights(tmp_path / "off"), weights(tmp_path / amp)
+    assert all(v.dtype == off[k].dtype for k, v in half.items())  # weights stay float32
 
 
 def test_ssa_is_computed_in_float32_under_bf16_autocast():

@@ -134,6 +134,18 @@ def test_an_action_net_checkpoint_loads_every_layer(tmp_path, capfd):
                     "pretrained": str(tmp_path / "ckpt.best.pth.tar")})
 
 
+def test_a_handmt_checkpoint_gives_its_backbone(tmp_path, capfd):
+    # the MSD paper starts NVGesture (25 classes) from its EgoGesture model (83 classes)
+    backbone = {"name": "resnet_tsn", "arch": "resnet18", "temporal": "action"}
+    source = recognizer(backbone, classes=83)
+    randomized(source.backbone)
+    torch.save({"model": source.state_dict(), "epoch": 25}, tmp_path / "checkpoint.pt")
+    model = recognizer({**backbone, "pretrained": str(tmp_path / "checkpoint.pt")}, classes=25)
+    loaded = model.backbone.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in source.backbone.state_dict().items())
+    assert "2 keys of heads. not loaded" in capfd.readouterr().err
+
+
 class PortUnit3D(nn.Module):
     """pytorch-i3d's Unit3D: "SAME" padding from its compute_pad, Conv3d, BN, optional ReLU."""
 

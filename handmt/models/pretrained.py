@@ -5,7 +5,8 @@
     pretrained: {rgb: RGB.pt, depth: D.pt}   # MTUT: one entry per modality (multimodal.py)
 
 A file is read with `torch.load(..., weights_only=True)`; a checkpoint holding its weights under
-`state_dict` (ACTION-Net's, TSM's) is unwrapped. Each backbone converts the key layouts it
+`state_dict` (ACTION-Net's, TSM's) is unwrapped, and of a handmt checkpoint (`handmt train`'s
+checkpoint.pt) the backbone is taken. Each backbone converts the key layouts it
 accepts into its own (resnet_tsn.py: timm/torchvision ResNets and ACTION-Net's checkpoints;
 i3d.py: the pytorch-i3d port's; c3d.py: the c3d-pytorch port's) and calls `load_weights`,
 which checks the keys and shapes and names every one that does not fit.
@@ -55,11 +56,21 @@ def read_state_dict(path):
                          f"({type(err).__name__}: {err})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    elif isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = backbone_of(state["model"], path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise ValueError(f"{path}: expected a state dict of tensors (or a checkpoint with one "
                          "under 'state_dict')")
     return state
+
+
+def backbone_of(model_state, path):
+    """The backbone's weights in a handmt checkpoint's `model` (`backbone.` keys, prefix
+    removed): the MSD paper starts NVGesture and IsoGD from its EgoGesture model."""
+    state = drop(model_state, ("heads.",), "handmt checkpoint's heads; only the backbone "
+                 "loads", path)
+    return {k.removeprefix("backbone."): v for k, v in state.items()}
 
 
 def drop(state, prefixes, why, origin):

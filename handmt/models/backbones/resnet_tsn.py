@@ -17,11 +17,12 @@ local decoder reads it) and the four residual stages ('res2'..'res5'), each as (
 The clip length T is read from each clip, so a network trained on 8 frames also runs on 16.
 
 `pretrained` (pretrained.py) accepts timm's weights for `arch`, a timm or torchvision state dict
-of the same architecture (its `fc` is dropped with a note, as are stages past `last_stage`) and
-ACTION-Net's official checkpoints (V-Sense/ACTION-Net: `module.base_model.` + a torchvision
-ResNet whose blocks' conv1 is `Action(net)` with `action_shift`, `action_p1_conv1`, ...; its
-`module.new_fc` classifier is dropped with a note). Image weights leave the temporal layers at
-their initialization (the shifts at TSM's shift); ACTION-Net's checkpoints load them too.
+of the same architecture (its `fc` is dropped with a note, as are stages past `last_stage`), a
+handmt checkpoint's backbone, and ACTION-Net's official checkpoints (V-Sense/ACTION-Net:
+`module.base_model.` + a torchvision ResNet whose blocks' conv1 is `Action(net)` with
+`action_shift`, `action_p1_conv1`, ...; its `module.new_fc` classifier is dropped with a
+note). Image weights leave the temporal layers at their initialization (the shifts at TSM's
+shift); ACTION-Net's checkpoints load them too.
 """
 
 import re
@@ -98,7 +99,9 @@ class ResNetTSN(nn.Module):
     def load_pretrained(self, pretrained, arch, new_layers):
         origin = origin_of(pretrained, arch)
         state = read_weights(pretrained, arch)
-        if any(k.startswith(("module.base_model.", "base_model.")) for k in state):
+        if any(k.startswith("net.") for k in state):  # a handmt checkpoint: this very layout
+            state = {k.removeprefix("net."): v for k, v in state.items()}
+        elif any(k.startswith(("module.base_model.", "base_model.")) for k in state):
             state = from_action_net(drop(state, ("module.new_fc.", "new_fc."),
                                          "ACTION-Net's classifier; heads classify", origin))
         else:

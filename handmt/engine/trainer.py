@@ -197,7 +197,8 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     outputs = net(batch)
                 losses = model.losses(float32(outputs), batch)
-                # batches step, step+1, ... of this optimizer step (fewer at the epoch's end)
+                # this optimizer step sums the gradients of batches first .. first + group - 1
+                # (`accumulate` of them, fewer at the epoch's end)
                 first = step - step % opts.accumulate
                 group = min(opts.accumulate, len(loader) - first)
                 if step == first:

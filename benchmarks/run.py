@@ -108,14 +108,18 @@ def mtut_rows(config, folds=0):
             row("fusion (MTUT)", "RGB + depth", "top1_fusion")]
 
 
-def msd_rows(prefix, tsm_msd=True):
-    """The MSD paper's rows on one dataset (Tables I-IV and VI): TSM and ACTION-Net with and
-    without the Multi-Scale Decoder, and the local-only and global-only decoders."""
+def msd_rows(prefix, table4=True):
+    """The MSD paper's rows on one dataset (Tables I-IV and VI): TSM, TEA and ACTION-Net, with
+    the Multi-Scale Decoder (TSM and TEA: Table IV, `table4`), and ACTION's local-only and
+    global-only decoders."""
     depth = "RGB (depth in training)"
     action, msd = f"{prefix}_action.yaml", f"{prefix}_action_msd.yaml"
     rows = [Row("TSM", action, ("model.backbone.temporal=tsm",))]
-    if tsm_msd:
+    if table4:
         rows.append(Row("TSM + MSD", f"{prefix}_tsm_msd.yaml", modality=depth))
+    rows.append(Row("TEA", f"{prefix}_tea.yaml"))
+    if table4:
+        rows.append(Row("TEA + MSD", f"{prefix}_tea_msd.yaml", modality=depth))
     return rows + [Row("ACTION", action), Row("ACTION + MSD", msd, modality=depth),
                    Row("ACTION + local decoder", msd, ("model.heads.depth.use_global=false",),
                        depth),
@@ -195,7 +199,7 @@ SUITES = {
     "nvgesture": {"depth_supervision": msd_rows("nvgesture"),
                   "multimodal": mtut_rows("nvgesture_mtut_i3d.yaml")},
     "isogd": {"depth_supervision": [
-        *msd_rows("isogd", tsm_msd=False),
+        *msd_rows("isogd", table4=False),
         Row("ACTION + MSD, depth binarized above 10/255", "isogd_action_msd.yaml",
             ("model.heads.depth.binarize_threshold=0.0393",), "RGB (depth in training)")]},
     "viva": {"multimodal": mtut_rows("viva_mtut_i3d.yaml", folds=8)},
@@ -222,6 +226,7 @@ QUICK_ROWS = {TSN, MSD, FULL, *(weak(FULL, task, 0.25, other) for task in ("pose
 QUICK_REAL = ["data.size=32", "data.num_frames=4", "train.epochs=1", "train.batch_size=2",
               "train.workers=0", "eval.clips=1", "eval.crops=1", "eval.size=null",
               "data.cache=false"]
+# (TEA keeps its Res2Net-50: timm has no smaller Res2Net)
 QUICK_REAL_MODEL = {"resnet_tsn": ["model.backbone.arch=resnet18"],
                     "i3d": ["model.backbone.width=0.25", "model.ssa.start_epoch=0"]}
 
@@ -230,6 +235,8 @@ def quick_overrides(config, suite):
     if suite == "fpha":
         return [*QUICK, f"train.epochs={QUICK_EPOCHS[config]}", *QUICK_EXTRA.get(config, [])]
     backbone = yaml.safe_load((REPO / "configs" / config).read_text())["model"]["backbone"]
+    if backbone.get("temporal") == "tea":
+        return QUICK_REAL
     return [*QUICK_REAL, *QUICK_REAL_MODEL.get(backbone["name"], [])]
 
 

@@ -67,8 +67,9 @@ def test_real_dataset_suite_runs_on_a_fixture_in_the_published_layout(tmp_path):
     assert results["data"] == f"nvgesture at {root}"
     assert set(results["tables"]) == {"depth_supervision", "multimodal"}
     rows = {row["method"]: row for row in results["rows"]}
-    assert {"TSM", "TSM + MSD", "ACTION", "ACTION + MSD", "ACTION + local decoder",
-            "ACTION + global decoder", "RGB alone", "fusion (MTUT)"} <= set(rows)
+    assert {"TSM", "TSM + MSD", "TEA", "TEA + MSD", "ACTION", "ACTION + MSD",
+            "ACTION + local decoder", "ACTION + global decoder", "RGB alone",
+            "fusion (MTUT)"} <= set(rows)
     # one test video: every top-1 is 0 or 1, and chance is 1 in NVGesture's 25 classes
     assert all(row["videos"] == 1 and row["top1_mean"] in (0.0, 1.0) for row in rows.values())
     assert results["chance"] == pytest.approx(1 / 25)

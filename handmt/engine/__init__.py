@@ -1,6 +1,7 @@
 """Training and evaluation: options of the `train` and `eval` config sections."""
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..config import ConfigError
 from ..registry import check_arguments
@@ -19,6 +20,15 @@ class TrainOptions:
     eval_every: int = 1  # epochs between validations (the last epoch is always validated)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over all processes (CUDA only)
     tensorboard: bool = True  # scalars per epoch to OUT/tensorboard/ when tensorboard is installed
+    # The GPU path (trainer.py): mixed precision of the forward pass (losses stay float32; fp16
+    # with a GradScaler), channels-last weights, torch.compile, the device (null: the process's
+    # GPU, else cpu) and gradients accumulated over `accumulate` batches per optimizer step (an
+    # effective batch of batch_size x accumulate, x processes under torchrun).
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    channels_last: bool = False
+    compile: bool = False
+    device: str | None = None
+    accumulate: int = 1
 
 
 @dataclass
@@ -33,6 +43,9 @@ class EvalOptions:
 def check_config(cfg, train_path="train", eval_path="eval"):
     train = cfg.get(train_path) or {}
     check_arguments(TrainOptions, train, train_path)
+    if train.get("accumulate", 1) < 1:
+        raise ConfigError(f"{train_path}.accumulate",
+                          f"must be 1 or more, got {train['accumulate']}")
     OPTIMIZERS.check(train.get("optimizer", TrainOptions().optimizer), f"{train_path}.optimizer",
                      params=None)
     SCHEDULES.check(train.get("schedule", TrainOptions().schedule), f"{train_path}.schedule",

@@ -7,6 +7,15 @@ optimizer, schedule and gradient clipping, validates, logs JSON lines to `out_di
 checkpoint: model, optimizer, scheduler and RNG states are restored, so 2 epochs straight and
 1 + resume 1 give identical weights on CPU.
 
+The GPU path (`train.amp`, `channels_last`, `compile`, `device`, `accumulate`): the forward pass
+runs under torch.autocast in bf16 or fp16 and its floating outputs are cast back to float32
+before the losses, so every loss (MTUT's SSA included) is computed in float32; fp16 scales the
+loss with a GradScaler (its state is not checkpointed: it recalibrates within a few steps).
+`channels_last` stores 4D weights channels-last and 5D (3D convolution) weights
+channels-last-3d. `compile` runs the forward through torch.compile. With `accumulate: k` the
+gradients of k batches (each loss divided by k) are summed before one optimizer step, and
+clipping applies to that sum; BatchNorm still sees batches of `batch_size`.
+
 Under torchrun (WORLD_SIZE > 1) every process trains a DistributedDataParallel copy on its own
 share of the training set (DistributedSampler); `train.batch_size` is per process. Rank 0 alone
 validates, logs and writes checkpoints, of the unwrapped model, so that they are interchangeable
@@ -36,6 +45,30 @@ from .evaluate import evaluate, to_device
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 TENSORBOARD = "tensorboard"
+
+
+# torch dtypes of `train.amp`
+AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def float32(outputs):
+    """Model outputs (nested dicts, lists and tuples of tensors) with every floating tensor in
+    float32."""
+    if isinstance(outputs, dict):
+        return {k: float32(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(float32(v) for v in outputs)
+    return outputs.float() if torch.is_floating_point(outputs) else outputs
+
+
+def to_channels_last(model):
+    """`model` with its 4D tensors channels-last and its 5D tensors channels-last-3d."""
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.dim() in formats:
+                tensor.data = tensor.data.contiguous(memory_format=formats[tensor.dim()])
+    return model
 
 
 def seed_everything(seed):
@@ -95,7 +128,7 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
     opts, eval_opts = train_options(cfg), eval_options(cfg)
     distributed.init()
     rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
-    device = device or distributed.default_device()
+    device = torch.device(device or opts.device or distributed.default_device())
     out_dir = Path(out_dir)
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +136,8 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
     seed_everything(opts.seed + rank)
 
     model = build(cfg).to(device)
+    if opts.channels_last:
+        model = to_channels_last(model)
     if opts.sync_bn:
         model = distributed.sync_batchnorm(model, device)
     optimizer = OPTIMIZERS.build(opts.optimizer, "train.optimizer", params=model.parameters())
@@ -122,6 +157,10 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
         (out_dir / LOG).unlink(missing_ok=True)
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     net = distributed.wrap(model, device)  # DDP under torchrun; `model` stays the unwrapped one
+    if opts.compile:
+        net = torch.compile(net)
+    amp = AMP[opts.amp]
+    scaler = torch.amp.GradScaler(device.type, enabled=opts.amp == "fp16")
 
     with distributed.main_first():
         if train_set is None:
@@ -153,14 +192,24 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
             sums, seen = {}, 0
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}",
                        disable=not (progress and main), leave=False)
-            for batch in bar:
+            for step, batch in enumerate(bar):
                 batch = to_device(batch, device)
-                losses = model.losses(net(batch), batch)
-                optimizer.zero_grad(set_to_none=True)
-                losses["total"].backward()
-                if opts.clip_grad is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip_grad)
-                optimizer.step()
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    outputs = net(batch)
+                losses = model.losses(float32(outputs), batch)
+                # this optimizer step sums the gradients of batches first .. first + group - 1
+                # (`accumulate` of them, fewer at the epoch's end)
+                first = step - step % opts.accumulate
+                group = min(opts.accumulate, len(loader) - first)
+                if step == first:
+                    optimizer.zero_grad(set_to_none=True)
+                scaler.scale(losses["total"] / group).backward()
+                if step + 1 == first + group:
+                    scaler.unscale_(optimizer)  # clip the true gradients
+                    if opts.clip_grad is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip_grad)
+                    scaler.step(optimizer)
+                    scaler.update()
                 seen += 1
                 for name, value in losses.items():
                     sums[name] = sums.get(name, 0.0) + value.item()

@@ -31,9 +31,12 @@ def check_config(model, path="model"):
         if key not in KEYS:
             raise ConfigError(f"{path}.{key}", f"unknown key{closest(key, KEYS)}; "
                               f"valid: {', '.join(KEYS)}")
+    backbones = [model.get("backbone")]
     if "modalities" in model or "ssa" in model:
         multimodal.check_config(model, path)
-    BACKBONES.check(model.get("backbone"), f"{path}.backbone")
+        backbones = [multimodal.backbone_for(model["backbone"], m) for m in model["modalities"]]
+    for backbone in backbones:
+        BACKBONES.check(backbone, f"{path}.backbone")
     heads = model.get("heads")
     if not isinstance(heads, dict) or not heads:
         raise ConfigError(f"{path}.heads", "expected a mapping of task name -> head config")
@@ -47,7 +50,9 @@ def build(cfg):
     check_config(model)
     if "modalities" not in model:
         return build_hand_model(model)
-    nets = {m: build_hand_model(model, modality=m) for m in model["modalities"]}
+    nets = {m: build_hand_model({**model, "backbone": multimodal.backbone_for(model["backbone"],
+                                                                              m)}, modality=m)
+            for m in model["modalities"]}
     try:
         return MultiModalModel(nets, model["ssa"])
     except ConfigError as err:  # e.g. an `ssa.feature` the backbone does not have

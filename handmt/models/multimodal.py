@@ -23,6 +23,10 @@ Choices (the paper leaves them open):
   `start_epoch` no SSA term is computed and every `ssa_{m}_{n}` is 0 (the paper: 60 epochs of
   classification, then 15 with SSA). `weight: 0` trains the networks alone, also without
   computing SSA.
+- `backbone.pretrained` may be a mapping by modality (`{rgb: RGB.pt, depth: DEPTH.pt}`): each
+  network loads its own entry (a modality left out starts from scratch); a single value is
+  given to every network (RGB weights start depth and flow networks with averaged kernels,
+  pretrained.py).
 - The aligned feature is rearranged to (B, C, T, H, W) following the backbone's `feature_info`
   layout, so a 2D backbone's per-frame maps ('b t c h w') align over the clip's T*H*W positions
   as a 3D backbone's do.
@@ -76,6 +80,19 @@ def check_config(model, path="model"):
     if isinstance(backbone, dict) and "modality" in backbone:
         raise ConfigError(f"{path}.backbone.modality", "is set per network from "
                           f"{path}.modalities; remove it")
+    pretrained = backbone.get("pretrained") if isinstance(backbone, dict) else None
+    for modality in pretrained if isinstance(pretrained, dict) else ():
+        if modality not in modalities:
+            raise ConfigError(f"{path}.backbone.pretrained.{modality}", "is not one of "
+                              f"{path}.modalities: {', '.join(modalities)}")
+
+
+def backbone_for(backbone, modality):
+    """The backbone section of `modality`'s network: a `pretrained` mapping by modality
+    resolved to that modality's entry (None when it has none)."""
+    if not isinstance(backbone, dict) or not isinstance(backbone.get("pretrained"), dict):
+        return backbone
+    return {**backbone, "pretrained": backbone["pretrained"].get(modality)}
 
 
 class MultiModalModel(nn.Module):

@@ -19,14 +19,22 @@ at least 1), as I3D's.
 The clip (B, T, C, H, W) of the data contract is rearranged to (B, C, T, H, W); the features keep
 that layout ('b c t h w'). `feature_info` strides are spatial; the temporal stride is 2 from
 pool2 on (16 at MaxPool3d_5).
+
+`pretrained` (pretrained.py) is a weights file in the layout of the public c3d-pytorch port
+(DavideA/c3d-pytorch, `c3d.pickle`: `conv1.weight`, `conv2.weight`, `conv3a.weight`, ...; its
+`fc6`-`fc8` are dropped with a note) or in this module's own (`layers.conv1a.0.weight`, ...).
+RGB weights start a depth or flow network with their kernels averaged. There are no timm weights
+for C3D: `pretrained: true` is an error.
 """
 
+import re
 from typing import Literal
 
 from einops import rearrange
 from torch import nn
 
 from ...config import ConfigError
+from ..pretrained import adapt_first_conv, drop, load_weights, origin_of, read_weights
 from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
 from .i3d import scaled
 
@@ -41,7 +49,8 @@ FEATURES = {"conv1a": 1, "conv2a": 2, "conv3b": 4, "conv4b": 8, "conv5b": 16, "M
 
 @BACKBONES.register("c3d")
 class C3D(nn.Module):
-    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0):
+    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0,
+                 pretrained: bool | str | None = None):
         super().__init__()
         if width <= 0:
             raise ConfigError("width", f"must be positive, got {width}")
@@ -62,6 +71,20 @@ class C3D(nn.Module):
         self.layers = nn.ModuleDict(layers)
         self.feature_info = {name: FeatureSpec(channels[name], stride, "b c t h w")
                              for name, stride in FEATURES.items()}
+        if pretrained:
+            self.load_pretrained(pretrained)
+
+    def load_pretrained(self, pretrained):
+        origin = origin_of(pretrained)
+        state = drop(read_weights(pretrained), ("fc6.", "fc7.", "fc8."),
+                     "C3D's fully connected layers are not built; heads classify", origin)
+        # the port's conv1 and conv2 are this module's conv1a and conv2a
+        state = {k if k.startswith("layers.") else
+                 re.sub(r"^conv(\d)([ab]?)\.", lambda m: f"layers.conv{m[1]}{m[2] or 'a'}.0.", k): v
+                 for k, v in state.items()}
+        state = adapt_first_conv(state, "layers.conv1a.0.weight", MODALITY_CHANNELS[self.modality],
+                                 origin)
+        load_weights(self, state, origin)
 
     def forward(self, batch):
         x = rearrange(batch[self.modality], "b t c h w -> b c t h w")

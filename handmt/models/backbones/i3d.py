@@ -28,6 +28,12 @@ CPU configs (width 0.25: 783,032 parameters for RGB). Width 1.0 is the published
 The clip (B, T, C, H, W) of the data contract is rearranged to (B, C, T, H, W); the features
 keep that layout ('b c t h w'). `feature_info` strides are spatial; the temporal stride is 2 at
 Conv3d_1a_7x7, 4 from Mixed_4b and 8 from Mixed_5b.
+
+`pretrained` (pretrained.py) is a weights file in the port's layout (`rgb_imagenet.pt`,
+`flow_imagenet.pt`: `Conv3d_1a_7x7.conv3d.weight`, ..., `Mixed_5c.b3b.bn.running_var`; the
+port's `logits.*` Kinetics classifier is dropped with a note) or in this module's own
+(`layers.` + the same names). RGB weights start a depth network with their kernels averaged.
+There are no timm weights for I3D: `pretrained: true` is an error.
 """
 
 import math
@@ -39,6 +45,7 @@ from einops import rearrange
 from torch import nn
 
 from ...config import ConfigError
+from ..pretrained import adapt_first_conv, drop, load_weights, origin_of, read_weights
 from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
 
 
@@ -128,7 +135,8 @@ FEATURES = {"Conv3d_1a_7x7": 2, "Conv3d_2c_3x3": 4, "Mixed_3c": 8, "Mixed_4f": 1
 
 @BACKBONES.register("i3d")
 class I3D(nn.Module):
-    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0):
+    def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0,
+                 pretrained: bool | str | None = None):
         super().__init__()
         if width <= 0:
             raise ConfigError("width", f"must be positive, got {width}")
@@ -153,6 +161,17 @@ class I3D(nn.Module):
         self.layers = nn.ModuleDict(layers)
         self.feature_info = {name: FeatureSpec(channels[name], stride, "b c t h w")
                              for name, stride in FEATURES.items()}
+        if pretrained:
+            self.load_pretrained(pretrained)
+
+    def load_pretrained(self, pretrained):
+        origin = origin_of(pretrained)
+        state = drop(read_weights(pretrained), ("logits.",),
+                     "the port's Kinetics classifier; heads classify", origin)
+        state = {k if k.startswith("layers.") else f"layers.{k}": v for k, v in state.items()}
+        state = adapt_first_conv(state, "layers.Conv3d_1a_7x7.conv3d.weight",
+                                 MODALITY_CHANNELS[self.modality], origin)
+        load_weights(self, state, origin)
 
     def forward(self, batch):
         x = rearrange(batch[self.modality], "b t c h w -> b c t h w")

@@ -513,9 +513,12 @@ def main(argv=None):
     # rows that differ only in their name and metric (a row seen in two tables, or one network
     # of a multi-modal training) share one training
     trained, results = {}, {}
-    todo = list(dict.fromkeys((row.config, row.overrides) for row in rows))
+    def training(row):  # what a row's result depends on (a floor: its name too)
+        return (row.config, row.overrides, row.floor and row.name)
+
+    todo = list(dict.fromkeys(training(row) for row in rows))
     for row in rows:
-        key = (row.config, row.overrides)
+        key = training(row)
         if key in trained:
             results[row] = trained[key]
             continue

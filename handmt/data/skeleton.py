@@ -4,7 +4,8 @@ FPHA's authors normalise each frame so that the wrist is the origin and make bon
 across subjects, optionally rotating the hand into a common frame (Garcia-Hernando et al.,
 CVPR 2018, section 5.1). `normalize_skeleton` does that; `resample` turns a sequence of any
 length into `num_frames` by linear interpolation; `SkeletonTransform` is the training
-augmentation (temporal crop, 3D rotation, scale, joint noise, mirroring). See docs/design.md.
+augmentation (temporal crop, 3D rotation, scale, joint noise, mirroring). The measured choices:
+docs/collaborative.md, "Real skeletons".
 """
 
 from typing import Literal

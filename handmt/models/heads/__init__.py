@@ -17,5 +17,7 @@ def feature_spec(feature_info, name):
 from .classifier import ClipClassifier  # noqa: E402
 from .collab import CollaborativeHead  # noqa: E402
 from .msd import MSDDecoder  # noqa: E402
+from .segmentation import SegmentationHead  # noqa: E402
 
-__all__ = ["HEADS", "ClipClassifier", "CollaborativeHead", "MSDDecoder", "feature_spec"]
+__all__ = ["HEADS", "ClipClassifier", "CollaborativeHead", "MSDDecoder", "SegmentationHead",
+           "feature_spec"]

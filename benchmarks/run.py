@@ -122,7 +122,7 @@ SEGMENTATION = [
     TSN,
     Row("TSN + segmentation", SEG),
     Row("segmentation alone", SEG, (f"model.heads={json.dumps({'segmentation': SEG_HEAD})}",)),
-    Row("floor: training masks' mean, no training", SEG, prior_mask=True)]
+    Row("floor: mean training mask", SEG, prior_mask=True)]
 ACTION = Row("ACTION", "cpu_fpha_action.yaml")
 MSD = Row("ACTION + MSD", "cpu_fpha_action_msd.yaml", modality="RGB (depth in training)")
 BASELINE = collab("Baseline", iterations=1, orders=[0], multi_scale=False)

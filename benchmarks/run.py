@@ -224,10 +224,12 @@ class ConstantMask(torch.nn.Module):
 
 def prior_mask_result(cfg):
     """Mask metrics of `ConstantMask` with the per-pixel mean of the training clips' masks (no
-    augmentation), at the test resolution; thresholded at 1/2 like a model's probabilities."""
+    augmentation, frames drawn with the run's seed), at the test resolution; thresholded at 1/2
+    like a model's probabilities."""
     started = time.time()
     opts = eval_options(cfg)
     train_set = build_dataset({**cfg["data"], "augment": None}, "train", size=opts.size)
+    torch.manual_seed(cfg["train"]["seed"])  # training clips sample their frames from torch
     prior = torch.stack([train_set[i]["mask"].mean(0) for i in range(len(train_set))]).mean(0)
     test_set = build_dataset(cfg["data"], opts.split, clips=opts.clips,
                              crops=opts.crops, size=opts.size)

@@ -11,7 +11,9 @@ The fpha suite has four tables, after the collaborative paper (ECCV 2020):
 - pose: 3D PCK@20/25/30, AUC over 0-50 mm and MPJPE of the collaborative rows, and the curves;
 - iterations: 1, 2 and 3 iterations of the full model (Table 3);
 - weak: pose labels on 15/25/40 % of the training videos with all gesture labels, against the
-  same model without the gesture loss; and the converse (Figure 4, middle and right).
+  same model without the gesture loss; and the converse (Figure 4, middle and right);
+- segmentation: TSN alone, TSN with a hand segmentation head, the segmentation head alone, and
+  the floor every mask must beat: the training masks' per-pixel mean as a constant prediction.
 The fpha-skeleton suite runs the collaborative network's gesture sub-network on real 3D hand
 skeletons (FPHA's annotations; default root ../shared/fpha-dev, the development split): a plain
 temporal-conv reference, Baseline, + multi-scale, + multi-order, the full model, its slow-only and
@@ -27,6 +29,7 @@ keeps every run whose folder already holds this very config trained to its last 
 
 import argparse
 import dataclasses
+import functools
 import json
 import platform
 import re
@@ -64,7 +67,8 @@ class Row:
     weak: tuple = ()  # (task whose labels are withheld, fraction kept, other task's loss on)
     metric: str = "top1"  # a multi-modal model reports top1_<modality> and top1_fusion too
     folds: int = 0  # cross-subject folds (VIVA: 8), each trained and tested; 0: no folds
-    floor: bool = False  # a trivial baseline computed from the data, not trained
+    # a trivial baseline computed from the data instead of a training (FLOORS): its name
+    floor: str = ""
 
 
 HEAD = "model.heads.gesture"
@@ -137,10 +141,10 @@ SKELETON_FULL = skeleton("full: multi-order + multi-scale")
 SKELETON_REFERENCE = Row("plain temporal-conv reference (3 layers)", "fpha_skeleton.yaml",
                          ("model.backbone.channels=0", f"{HEAD}={{name: tcn_classifier, "
                           "num_classes: 45, layers: 3, dropout: 0.3}"), modality="3D joints")
-SKELETON_FLOORS = [Row("floor: majority class", "fpha_skeleton.yaml", floor=True,
+SKELETON_FLOORS = [Row("floor: majority class", "fpha_skeleton.yaml", floor="majority",
                        modality="-"),
-                   Row("floor: 1-NN on the normalised joints", "fpha_skeleton.yaml", floor=True,
-                       modality="3D joints")]
+                   Row("floor: 1-NN on the normalised joints", "fpha_skeleton.yaml",
+                       floor="nearest", modality="3D joints")]
 # Published skeleton-only results on FPHA's official protocols (top-1 %), for reference: they are
 # not comparable with a run on the development split.
 GARCIA = "Garcia-Hernando et al., CVPR 2018, Table 4"
@@ -155,6 +159,13 @@ PUBLISHED = {
 SKELETON_FOLDS = 6  # FPHA's six subjects, one left out per fold
 
 TSN = Row("TSN", "cpu_fpha_tsn.yaml")
+SEG = "cpu_fpha_seg.yaml"
+SEG_HEAD = yaml.safe_load((REPO / "configs" / SEG).read_text())["model"]["heads"]["segmentation"]
+SEGMENTATION = [
+    TSN,
+    Row("TSN + segmentation", SEG),
+    Row("segmentation alone", SEG, (f"model.heads={json.dumps({'segmentation': SEG_HEAD})}",)),
+    Row("floor: mean training mask", SEG, floor="mean mask")]
 ACTION = Row("ACTION", "cpu_fpha_action.yaml")
 MSD = Row("ACTION + MSD", "cpu_fpha_action_msd.yaml", modality="RGB (depth in training)")
 BASELINE = collab("Baseline", iterations=1, orders=[0], multi_scale=False)
@@ -182,6 +193,8 @@ SUITES = {
                 MSD.modality)],
         # MTUT (Tables 3 and 7): one network per modality, alone or coupled by the SSA loss
         "multimodal": mtut_rows("cpu_fpha_mtut.yaml"),
+        # hand segmentation from the synthetic set's masks, beside gesture recognition or alone
+        "segmentation": SEGMENTATION,
     },
     # real FPHA skeletons (--root, default ../shared/fpha-dev)
     "fpha-skeleton": {
@@ -204,7 +217,8 @@ SUITES = {
             ("model.heads.depth.binarize_threshold=0.0393",), "RGB (depth in training)")]},
     "viva": {"multimodal": mtut_rows("viva_mtut_i3d.yaml", folds=8)},
 }
-TABLES = ("gesture", "pose", "iterations", "weak", "depth_supervision", "multimodal")
+TABLES = ("gesture", "pose", "iterations", "weak", "depth_supervision", "multimodal",
+          "segmentation")
 
 # --quick on fpha: a small synthetic set (6 classes, 14 sequences per subject and class), 32-pixel
 # hand crops and short schedules, so the quick suite ends in under 3 minutes on 2 cores (the test
@@ -216,11 +230,12 @@ QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.syntheti
          "data.augment.color_jitter=0", f"{HEAD}.num_classes=6", "train.batch_size=8",
          "train.eval_every=100", "eval.clips=1", "eval.crops=1"]
 QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_action_msd.yaml": 2, "cpu_fpha_collab.yaml": 2,
-                "cpu_fpha_mtut.yaml": 2}
+                "cpu_fpha_mtut.yaml": 2, SEG: 7}
 QUICK_EXTRA = {"cpu_fpha_mtut.yaml": ["model.ssa.start_epoch=1"]}
 QUICK_ROWS = {TSN, MSD, FULL, *(weak(FULL, task, 0.25, other) for task in ("pose", "gesture")
                                 for other in (True, False)),
-              *(row for row in SUITES["fpha"]["multimodal"] if not row.overrides)}
+              *(row for row in SUITES["fpha"]["multimodal"] if not row.overrides),
+              *SEGMENTATION}
 # --quick on a real dataset (--root): one short epoch of small models, to check that the data,
 # the configs and the suite run end to end before the real thing.
 QUICK_REAL = ["data.size=32", "data.num_frames=4", "train.epochs=1", "train.batch_size=2",
@@ -253,17 +268,47 @@ def finished(run_dir, cfg):
             and load_checkpoint(checkpoint)["epoch"] == cfg["train"]["epochs"])
 
 
+class ConstantMask(torch.nn.Module):
+    """The segmentation floor: the same mask probabilities (1, H, W) for every test frame."""
+
+    def __init__(self, probs):
+        super().__init__()
+        self.logits = torch.logit(probs, eps=1e-6)
+
+    def forward(self, batch):
+        return {"mask_logits": self.logits.expand_as(batch["mask"])}  # the mask's shape only
+
+
+def prior_mask_result(cfg):
+    """Mask metrics of `ConstantMask` with the per-pixel mean of the training clips' masks (no
+    augmentation, frames drawn with the run's seed), at the test resolution; thresholded at 1/2
+    like a model's probabilities."""
+    started = time.time()
+    opts = eval_options(cfg)
+    train_set = build_dataset({**cfg["data"], "augment": None}, "train", size=opts.size)
+    torch.manual_seed(cfg["train"]["seed"])  # training clips sample their frames from torch
+    prior = torch.stack([train_set[i]["mask"].mean(0) for i in range(len(train_set))]).mean(0)
+    test_set = build_dataset(cfg["data"], opts.split, clips=opts.clips,
+                             crops=opts.crops, size=opts.size)
+    metrics = evaluate(ConstantMask(prior), test_set, opts.batch_size, progress=False)
+    return {**metrics, "train_seconds": 0.0, "seconds": round(time.time() - started, 1),
+            "classes": test_set.classes, "data": cfg["data"]}
+
+
 def run_row(row, seed, fold, args, runs_dir):
     """Train `row` with `seed` (on `fold`, or reuse the finished run with --resume), evaluate it
-    on the test split; its metrics and where it ran."""
-    overrides = [*row.overrides, f"train.seed={seed}"]
+    on the test split; its metrics and where it ran. The row's own overrides come last, so that
+    they win over --quick's (the segmentation-alone row replaces the heads)."""
+    overrides = [f"train.seed={seed}"]
     if args.quick:
         overrides += quick_overrides(row.config, args.suite)
     if args.root:
         overrides.append(f"data.root={args.root}")
     if fold is not None:
         overrides.append(f"data.fold={fold}")
-    cfg = load_config(REPO / "configs" / row.config, overrides)
+    cfg = load_config(REPO / "configs" / row.config, [*overrides, *row.overrides])
+    if row.floor:
+        return FLOORS[row.floor](cfg)
     run_dir = runs_dir / slug(row.name) / f"seed{seed}" / (f"fold{fold}" if fold is not None
                                                             else "")
     started = time.time()
@@ -284,27 +329,30 @@ def run_row(row, seed, fold, args, runs_dir):
             "classes": test_set.classes, "data": cfg["data"]}
 
 
-def floor_row(row, seed, fold, args, runs_dir):
-    """A trivial baseline of the skeleton suite on the test split: the training set's most
-    frequent class, or the class of the nearest training sequence (Euclidean distance between
-    the normalised joints resampled to `num_frames`, the models' test input)."""
-    overrides = [f"train.seed={seed}", f"data.root={args.root}", "data.augment=null"]
-    if fold is not None:
-        overrides.append(f"data.fold={fold}")
-    cfg = load_config(REPO / "configs" / row.config, overrides)
+def gesture_floor(cfg, nearest):
+    """A trivial gesture baseline on the test split: the training set's most frequent class, or
+    (`nearest`) the class of the nearest training clip (Euclidean distance between the clips the
+    models see at test: for skeletons the normalised joints resampled to `num_frames`)."""
     started = time.time()
-    train_set, test_set = (build_dataset(cfg["data"], split) for split in ("train", "test"))
+    data = {**cfg["data"], "augment": None}
+    train_set, test_set = (build_dataset(data, split) for split in ("train", "test"))
     train_labels, test_labels = train_set.labels, test_set.labels
-    if "majority" in row.name:
-        predicted = np.full(len(test_labels), np.bincount(train_labels).argmax())
-    else:
+    if nearest:
         def features(dataset):
             return torch.stack([dataset[i]["joints"].flatten() for i in range(len(dataset))])
-        nearest = torch.cdist(features(test_set), features(train_set)).argmin(dim=1)
-        predicted = train_labels[nearest.numpy()]
+        predicted = train_labels[torch.cdist(features(test_set), features(train_set))
+                                 .argmin(dim=1).numpy()]
+    else:
+        predicted = np.full(len(test_labels), np.bincount(train_labels).argmax())
     return {"top1": float(np.mean(predicted == test_labels)), "videos": len(test_labels),
             "classes": test_set.classes, "data": cfg["data"], "train_seconds": 0.0,
             "seconds": round(time.time() - started, 1)}
+
+
+# the floors: rows computed from the data, not trained
+FLOORS = {"majority": functools.partial(gesture_floor, nearest=False),
+          "nearest": functools.partial(gesture_floor, nearest=True),
+          "mean mask": prior_mask_result}
 
 
 def mean_std(values):
@@ -324,6 +372,10 @@ def pose_value(key):
     return lambda run: run["pose"][key] if "pose" in run else None
 
 
+def mask_value(key):
+    return lambda run: run["segmentation"][key] if "segmentation" in run else None
+
+
 def top1(run):
     return run["top1"]
 
@@ -337,6 +389,14 @@ def gesture_table(rows, results):
     return markdown(["method", "modality", "top-1 (%)", "PCK@20 (%)", "seeds", "train (s)"],
                     [[row.name, row.modality, cell(results[row], lambda r, m=row.metric: r[m]),
                       cell(results[row], pose_value("pck@20")), str(len(results[row])),
+                      cell(results[row], lambda r: r["train_seconds"], 1, 0)] for row in rows])
+
+
+def segmentation_table(rows, results):
+    return markdown(["method", "top-1 (%)", "mask IoU (%)", "mask F1 (%)", "seeds", "train (s)"],
+                    [[row.name, cell(results[row], lambda r: r.get("top1")),
+                      cell(results[row], mask_value("iou")), cell(results[row], mask_value("f1")),
+                      str(len(results[row])),
                       cell(results[row], lambda r: r["train_seconds"], 1, 0)] for row in rows])
 
 
@@ -425,6 +485,13 @@ def write_results(suite, tables, results, args, out):
                  "(fusion: their softmax probabilities averaged). Rows without SSA come from one "
                  "training with the SSA weight at 0.", "",
                  *gesture_table(tables["multimodal"], results), ""]
+    if "segmentation" in tables:
+        text += ["## Hand segmentation", "",
+                 "Per-frame hand masks (BCE + Dice, `handmt/models/heads/segmentation.py`) from "
+                 "res2 of the RGB recognizer, upsampled to the input size; IoU and F1 of the "
+                 "masks thresholded at 1/2, pixels of every frame of every test view pooled. The "
+                 "floor predicts every frame as the per-pixel mean of the training masks.", "",
+                 *segmentation_table(tables["segmentation"], results), ""]
     if "weak" in tables:
         lines, series = weak_tables(tables["weak"], results)
         text += ["## Weak supervision", "", *lines]
@@ -441,9 +508,12 @@ def write_results(suite, tables, results, args, out):
                                             for name, rows in tables.items()},
          "rows": [{"method": row.name, "config": row.config, "overrides": list(row.overrides),
                    "modality": row.modality, "metric": row.metric,
-                   "top1": [r[row.metric] for r in runs],
-                   "top1_mean": mean_std([r[row.metric] for r in runs])[0],
-                   "pose": [r.get("pose") for r in runs], "videos": runs[0]["videos"],
+                   "top1": [r.get(row.metric) for r in runs],
+                   "top1_mean": (mean_std([r[row.metric] for r in runs])[0]
+                                 if row.metric in runs[0] else None),
+                   "pose": [r.get("pose") for r in runs],
+                   "segmentation": [r.get("segmentation") for r in runs],
+                   "videos": runs[0]["videos"],
                    "train_seconds": [r["train_seconds"] for r in runs]}
                   for row, runs in results.items()]}, indent=1))
     for row in (TSN, FULL, SKELETON_FULL):
@@ -471,6 +541,16 @@ def select_tables(suite, names, quick):
         if chosen:
             tables[name] = chosen
     return tables
+
+
+def summary(result, metric):
+    """'top-1 ... %, PCK@20 ... %, mask IoU ... %', for what the run has."""
+    parts = [f"top-1 {100 * result[metric]:.1f} %"] if metric in result else []
+    if "pose" in result:
+        parts.append(f"PCK@20 {100 * result['pose']['pck@20']:.1f} %")
+    if "segmentation" in result:
+        parts.append(f"mask IoU {100 * result['segmentation']['iou']:.1f} %")
+    return ", ".join(parts)
 
 
 def main(argv=None):
@@ -513,8 +593,8 @@ def main(argv=None):
     # rows that differ only in their name and metric (a row seen in two tables, or one network
     # of a multi-modal training) share one training
     trained, results = {}, {}
-    def training(row):  # what a row's result depends on (a floor: its name too)
-        return (row.config, row.overrides, row.floor and row.name)
+    def training(row):  # what a row's result depends on (a floor: its kind too)
+        return (row.config, row.overrides, row.floor)
 
     todo = list(dict.fromkeys(training(row) for row in rows))
     for row in rows:
@@ -528,11 +608,8 @@ def main(argv=None):
             for fold in range(row.folds) if row.folds else [None]:
                 where = f"seed {seed}" + (f", fold {fold}" if fold is not None else "")
                 print(f"{step}, {where} ...", flush=True)
-                result = (floor_row if row.floor else run_row)(row, seed, fold, args,
-                                                               out / "runs")
-                pose = (f", PCK@20 {100 * result['pose']['pck@20']:.1f} %" if "pose" in result
-                        else "")
-                print(f"{step}, {where}: top-1 {100 * result[row.metric]:.1f} %{pose} "
+                result = run_row(row, seed, fold, args, out / "runs")
+                print(f"{step}, {where}: {summary(result, row.metric)} "
                       f"({result['seconds']:.0f} s)", flush=True)
                 results[row].append(result)
     print(write_results(args.suite, tables, results, args, out))

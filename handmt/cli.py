@@ -67,10 +67,11 @@ def evaluate(args):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     metrics = run_evaluation(model.to(device), dataset, opts.batch_size, device=device)
     pose = {k: v for k, v in metrics.get("pose", {}).items() if k not in ("thresholds", "pck")}
-    # a multimodal model's top1_{modality} and top1_fusion
-    per_modality = {k: v for k, v in metrics.items() if k.startswith("top1_")}
-    print(json.dumps({"top1": metrics["top1"], **per_modality, "videos": metrics["videos"],
-                      **({"pose": pose} if pose else {})}))
+    # top1 (absent for segmentation alone), a multimodal model's top1_{modality} and top1_fusion
+    top1s = {k: v for k, v in metrics.items() if k == "top1" or k.startswith("top1_")}
+    print(json.dumps({**top1s, "videos": metrics["videos"], **({"pose": pose} if pose else {}),
+                      **({"segmentation": metrics["segmentation"]}
+                         if "segmentation" in metrics else {})}))
 
 
 def export(args):

@@ -20,18 +20,21 @@ Windows. Clips of `window` consecutive frames (default `data.num_frames`) start 
 frames (default window // 2), plus one that ends at the last frame, so every frame is covered.
 A video shorter than one window is padded by repeating its last frame, with a warning. Each
 frame shows the window whose centre is nearest to it (the earlier one on ties): class name (or
-index) and probability, the 2D skeleton of a pose head (`joints2d`, mapped from input pixels back
-to the frame) and the predicted depth (`depth_local`, else `depth_global`) as an inset.
+index) and probability, the hand mask of a segmentation head (`mask_logits`: probabilities
+resized bilinearly from input pixels back to the centre square, tinted where >= 1/2), the 2D
+skeleton of a pose head (`joints2d`, mapped from input pixels back to the frame) and the
+predicted depth (`depth_local`, else `depth_global`) as an inset. A model without a gesture head
+(segmentation alone) draws no caption and its windows carry no class.
 
 The video is read twice, once for the network inputs and once to draw, so memory holds the small
-network inputs and per-frame outputs, never the full-size frames. The output has the input's
-frame rate and size (mp4v stores even sizes only: an odd width or height loses its last column
-or row).
+network inputs and per-frame outputs (masks as 8-bit probabilities), never the full-size frames.
+The output has the input's frame rate and size (mp4v stores even sizes only: an odd width or
+height loses its last column or row).
 
 JSON: checkpoint, epoch, video, frames, fps, width, height, window, stride, padded_frames,
 modality, preprocessing, classes (names or null), config, windows (one per window: start, end
-(exclusive), label, name, prob, top5 [{label, name, prob}]) and, with a pose head, joints2d (per
-frame, 21 x [x, y] frame pixels, from the window shown on that frame).
+(exclusive) and, with a gesture head, label, name, prob, top5 [{label, name, prob}]) and, with a
+pose head, joints2d (per frame, 21 x [x, y] frame pixels, from the window shown on that frame).
 """
 
 import json
@@ -49,7 +52,7 @@ from .data.synthetic.motion import gesture_classes
 from .data.transforms import to_tensors
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .models import build
-from .viz import draw_caption, draw_inset, draw_skeleton
+from .viz import draw_caption, draw_inset, draw_mask, draw_skeleton
 
 __all__ = ["predict"]
 
@@ -179,14 +182,20 @@ def predict(checkpoint, video, out, *, json_path=None, window=None, stride=None,
     centres = np.array(starts) + window / 2
     shown = [int(np.abs(centres - (i + 0.5)).argmin()) for i in range(num_frames)]
     to_frame = np.linalg.inv(crop_affine(crop, size))  # input pixels -> frame pixels
-    probs, joints, depth = [], None, None
+    probs, joints, depth, masks = [], None, None, None
     with torch.inference_mode():
         for w, start in enumerate(tqdm(starts, desc="windows", disable=not progress)):
             clip = to_tensors({modality: inputs[start:start + window]}, DEPTH_SCALE)[modality]
             outputs = model({modality: clip[None].to(device)})
-            probs.append(outputs["logits"][0].float().softmax(-1).cpu().numpy())
             here = np.array([i for i in range(start, min(start + window, num_frames))
                              if shown[i] == w], dtype=np.int64)
+            if "logits" in outputs:
+                probs.append(outputs["logits"][0].float().softmax(-1).cpu().numpy())
+            if "mask_logits" in outputs:
+                if masks is None:
+                    masks = np.zeros((num_frames, *outputs["mask_logits"].shape[-2:]), np.uint8)
+                mask_probs = outputs["mask_logits"][0, :, 0].float().sigmoid().cpu().numpy()
+                masks[here] = np.rint(255 * mask_probs[here - start])
             if "joints2d" in outputs:
                 if joints is None:
                     joints = np.zeros((num_frames, *outputs["joints2d"].shape[-2:]))
@@ -198,23 +207,21 @@ def predict(checkpoint, video, out, *, json_path=None, window=None, stride=None,
                     depth = np.zeros((num_frames, *maps.shape[-2:]), np.float16)
                 depth[here] = maps[0, here - start, 0].float().cpu().numpy()
 
-    probs = np.stack(probs)
-    names = class_names(cfg["data"], probs.shape[1])
+    names = class_names(cfg["data"], len(probs[0])) if probs else None
 
     def name(label):
         return names[label] if names else f"class_{label}"
 
-    windows = []
-    for start, p in zip(starts, probs, strict=True):
+    windows = [{"start": start, "end": min(start + window, num_frames)} for start in starts]
+    for record, p in zip(windows, probs, strict=True) if probs else ():
         top = np.argsort(-p)[:5]
-        windows.append({"start": start, "end": min(start + window, num_frames),
-                        "label": int(top[0]), "name": name(top[0]), "prob": float(p[top[0]]),
-                        "top5": [{"label": int(k), "name": name(k), "prob": float(p[k])}
-                                 for k in top]})
+        record.update(label=int(top[0]), name=name(top[0]), prob=float(p[top[0]]),
+                      top5=[{"label": int(k), "name": name(k), "prob": float(p[k])} for k in top])
 
-    write_overlay(video, out, fps, (width, height), num_frames, [
-        (f"{windows[w]['name']} {windows[w]['prob']:.2f}",
-         None if joints is None else joints[i], None if depth is None else depth[i])
+    write_overlay(video, out, fps, (width, height), num_frames, crop, [
+        (f"{windows[w]['name']} {windows[w]['prob']:.2f}" if probs else None,
+         None if masks is None else masks[i], None if joints is None else joints[i],
+         None if depth is None else depth[i])
         for i, w in enumerate(shown)], progress)
 
     record = {"checkpoint": str(checkpoint), "epoch": state.get("epoch"), "video": str(video),
@@ -231,26 +238,40 @@ def predict(checkpoint, video, out, *, json_path=None, window=None, stride=None,
     return record
 
 
-def write_overlay(video, out, fps, frame_size, num_frames, overlays, progress):
-    """Second pass over `video`: each frame with its (caption, joints or None, depth or None)
-    drawn on, written to `out` as mp4v."""
+def frame_mask(mask, crop, frame_size):
+    """8-bit mask probabilities (size, size) of the network input -> the (height, width) bool
+    mask of the frame: resized bilinearly to the crop (x0, y0, side), >= 1/2, false outside."""
+    x0, y0, side = crop
+    full = np.zeros(frame_size[::-1], dtype=bool)
+    full[y0:y0 + side, x0:x0 + side] = cv2.resize(mask, (side, side),
+                                                  interpolation=cv2.INTER_LINEAR) >= 128
+    return full
+
+
+def write_overlay(video, out, fps, frame_size, num_frames, crop, overlays, progress):
+    """Second pass over `video`: each frame with its (caption, mask, joints, depth; each may be
+    None) drawn on, written to `out` as mp4v; masks are mapped to the frame through `crop`."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame_size)
     if not writer.isOpened():
         raise ValueError(f"{out}: OpenCV cannot write an mp4v video there")
     capture = cv2.VideoCapture(str(video))
     try:
-        for caption, joints, depth in tqdm(overlays, desc="frames", disable=not progress):
+        for caption, mask, joints, depth in tqdm(overlays, desc="frames", disable=not progress):
             ok, frame = capture.read()
             if not ok:
                 raise ValueError(f"{video}: decoded {num_frames} frames on the first reading, "
                                  "fewer on the second")
             image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if mask is not None:
+                image = draw_mask(image, frame_mask(mask, crop, frame_size))
             if joints is not None:
                 image = draw_skeleton(image, joints)
             if depth is not None:
                 image = draw_inset(image, depth)
-            writer.write(cv2.cvtColor(draw_caption(image, caption), cv2.COLOR_RGB2BGR))
+            if caption is not None:
+                image = draw_caption(image, caption)
+            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     finally:
         capture.release()
         writer.release()

@@ -1,5 +1,5 @@
-"""Figures for reports (PCK curves, confusion matrices, line plots, training logs) and the skeleton
-overlay of `handmt predict` (DESIGN.md, "Layout": viz.py).
+"""Figures for reports (PCK curves, confusion matrices, line plots, training logs) and the skeleton,
+mask, caption and inset overlays of `handmt predict` (DESIGN.md, "Layout": viz.py).
 
 Figures are built on `matplotlib.figure.Figure` rather than pyplot: no backend or display is
 involved, nothing global stays open, and the Agg canvas writes the PNG. Every plotting function
@@ -23,6 +23,7 @@ DPI = 100
 # One RGB colour per finger (thumb, index, middle, ring, pinky), from matplotlib's tab10.
 FINGER_COLORS = ((214, 39, 40), (255, 127, 14), (44, 160, 44), (31, 119, 180), (148, 103, 189))
 WRIST_COLOR = (255, 255, 255)
+MASK_COLOR = (255, 0, 255)  # magenta: neither skin nor a finger's colour
 
 
 def _save(fig, path):
@@ -102,6 +103,16 @@ def draw_skeleton(image_rgb, joints2d, color=None):
                  thickness, cv2.LINE_AA)
     for point, joint_color in zip(points, joint_colors, strict=True):
         cv2.circle(image, tuple(point), thickness + 1, joint_color, -1, cv2.LINE_AA)
+    return image
+
+
+def draw_mask(image_rgb, mask, color=MASK_COLOR, alpha=0.5):
+    """A copy of the uint8 RGB image with the pixels where `mask` (H, W) bool is true blended
+    with `color` (weight `alpha`), the others untouched."""
+    image = np.ascontiguousarray(image_rgb, dtype=np.uint8).copy()
+    mask = np.asarray(mask, dtype=bool)
+    tint = (1 - alpha) * image[mask] + alpha * np.asarray(color, dtype=np.float64)
+    image[mask] = np.rint(tint).astype(np.uint8)
     return image
 
 

@@ -20,6 +20,7 @@ def contract_batch(batch_size, frames, size):
             "flow": torch.randn(batch_size, frames, 2, size, size),
             "mask": (torch.rand(batch_size, frames, 1, size, size) > 0.5).float(),
             "joints": torch.randn(batch_size, frames, 21, 3),
+            "mask_valid": torch.ones(batch_size, frames, dtype=torch.bool),
             "label": torch.arange(batch_size) % 2,
             "joints2d": joints2d,
             "joints3d": torch.cat([joints2d, torch.full_like(joints2d[..., :1], 400.0)], -1),

@@ -6,6 +6,7 @@ import torch
 from handmt import load_config
 from handmt.config import ConfigError
 from handmt.losses import depth_mse
+from handmt.losses.depth import binarize, near_is_bright
 from handmt.models import HEADS, build
 from handmt.models.backbones import FeatureSpec
 
@@ -103,14 +104,45 @@ def test_losses_are_weighted_mse_against_the_target_frames():
     torch.testing.assert_close(losses["depth_global"], torch.tensor(0.0025))  # 0.01 * 0.5^2
 
 
-def test_binarization_turns_depth_into_a_hand_mask():
-    depth = torch.tensor([[0.0, 0.03], [0.05, 0.9]]).reshape(1, 1, 1, 2, 2)
+def test_binarization_of_frames_thresholds_them_as_distributed():
+    # 8-bit frames as the paper's datasets distribute them: near is bright, background dark
+    frames = torch.tensor([[0.0, 0.03], [0.05, 0.9]]).reshape(1, 1, 1, 2, 2)
     mask = torch.tensor([[0.0, 0.0], [1.0, 1.0]]).reshape(1, 1, 1, 2, 2)
     zeros = torch.zeros(1, 1, 1, 2, 2)
-    torch.testing.assert_close(depth_mse(zeros, depth), (depth ** 2).mean())
-    torch.testing.assert_close(depth_mse(zeros, depth, binarize_threshold=0.04),
-                               torch.tensor(0.5))
-    assert depth_mse(mask, depth, binarize_threshold=0.04) == 0
+    torch.testing.assert_close(depth_mse(zeros, frames), (frames ** 2).mean())
+    torch.testing.assert_close(depth_mse(zeros, frames, 0.04, "frames"), torch.tensor(0.5))
+    assert depth_mse(mask, frames, 0.04, "frames") == 0
+
+
+# Metric depth (z / 1000 mm) seen from above a hand: a hand at 300-400 mm across the middle row,
+# a table at 900 mm, a near object at 700 mm and two holes (0, no reading), one inside the hand.
+METRIC = torch.tensor([[0.9, 0.9, 0.0, 0.9],
+                       [0.3, 0.35, 0.0, 0.4],
+                       [0.9, 0.7, 0.9, 0.9]]).reshape(1, 1, 1, 3, 4)
+HAND = torch.tensor([[0.0, 0.0, 0.0, 0.0],
+                     [1.0, 1.0, 0.0, 1.0],
+                     [0.0, 0.0, 0.0, 0.0]]).reshape(1, 1, 1, 3, 4)
+
+
+def test_metric_depth_becomes_near_is_bright_frames():
+    torch.testing.assert_close(near_is_bright(METRIC), torch.tensor(
+        [[0.1, 0.1, 0.0, 0.1], [0.7, 0.65, 0.0, 0.6], [0.1, 0.3, 0.1, 0.1]]).reshape(METRIC.shape))
+
+
+def test_binarized_metric_depth_marks_the_near_hand_not_every_valid_pixel():
+    # near-is-bright above 0.5: nearer than 500 mm, which is the hand alone; holes stay 0
+    assert torch.equal(binarize(METRIC, 0.5, "metric"), HAND)
+    # the paper's 10 of 255 on near-is-bright frames marks everything within 961 mm, not holes
+    assert torch.equal(binarize(METRIC, 0.0393, "metric"), (METRIC > 0).float())
+    assert depth_mse(HAND, METRIC, 0.5) == 0
+    # the MSD head passes its encoding on: the same map read as frames marks the far table
+    head = msd(binarize_threshold=0.5, use_global=False)
+    assert head.loss({"depth_local": HAND}, {"depth": METRIC})["depth_local"] == 0
+    frames_head = msd(binarize_threshold=0.5, depth_encoding="frames", use_global=False)
+    table = binarize(METRIC, 0.5, "frames")
+    assert torch.equal(table, torch.tensor([[1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0],
+                                            [1.0, 1.0, 1.0, 1.0]]).reshape(METRIC.shape))
+    assert frames_head.loss({"depth_local": table}, {"depth": METRIC})["depth_local"] == 0
 
 
 def test_ablations_keep_one_decoder_and_both_off_is_an_error():

@@ -20,7 +20,8 @@ TINY = ["model.backbone.arch=resnet10t", "model.heads.gesture.num_classes=3",
 MODELS = {"tsn": ("configs/cpu_fpha_tsn.yaml", []),
           "collab": ("configs/cpu_fpha_collab.yaml", ["model.heads.gesture.joint_channels=2"]),
           "tsn_msd": ("configs/cpu_fpha_tsn.yaml", ["model.heads.depth={name: msd}"]),
-          "tsn_depth": ("configs/cpu_fpha_tsn.yaml", ["model.backbone.modality=depth"])}
+          "tsn_depth": ("configs/cpu_fpha_tsn.yaml", ["model.backbone.modality=depth"]),
+          "tsn_segmentation": ("configs/cpu_fpha_seg.yaml", [])}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -154,6 +155,37 @@ def test_a_multimodal_model_runs_the_network_of_the_chosen_modality(video, tmp_p
             probs = model.deploy("depth")({"depth": clip[None]})["logits"][0].softmax(-1)
         assert w["name"] == f"class_{w['label']}"
         assert w["prob"] == pytest.approx(float(probs.max()), abs=1e-6)
+
+
+def test_the_mask_overlay_tints_the_predicted_hand_in_the_centre_square(video, tmp_path):
+    # segmentation alone, its last bias pushing every logit far up (all hand) or down (none)
+    cfg = load_config("configs/cpu_fpha_seg.yaml",
+                      [*TINY, "model.heads={segmentation: {name: segmentation}}"])
+    del cfg["_source"]
+    model = build(cfg)
+    inputs, _ = read_frames(video)
+    height, width = inputs[0].shape[:2]
+    square = np.s_[:, (width - height) // 2:(width + height) // 2]  # the network's input
+    outside = np.s_[:, :(width - height) // 2]
+    for bias, hand in ((50.0, True), (-50.0, False)):
+        model.heads["segmentation"].decoder[-1].bias.data.fill_(bias)
+        path, report = tmp_path / "seg.pt", tmp_path / "seg.json"
+        save_checkpoint(path, {"model": model.state_dict(), "config": cfg})
+        assert main(["predict", str(path), "--video", str(video), "--out",
+                     str(tmp_path / "seg.mp4"), "--json", str(report)]) == 0
+        outputs, _ = read_frames(tmp_path / "seg.mp4")
+        difference = {name: np.mean([np.abs(o[region].astype(int) - i[region]).mean()
+                                     for o, i in zip(outputs, inputs, strict=True)])
+                      for name, region in (("square", square), ("outside", outside))}
+        assert difference["outside"] < 10  # no caption without a gesture head, no tint
+        assert (difference["square"] > 30) == hand
+        if hand:  # half magenta (BGR 255, 0, 255): green halves, red and blue rise
+            green = np.mean([o[square][..., 1] / np.maximum(i[square][..., 1], 1)
+                             for o, i in zip(outputs, inputs, strict=True)])
+            assert green == pytest.approx(0.5, abs=0.1)
+        record = json.loads(report.read_text())
+        assert record["classes"] is None
+        assert record["windows"][0] == {"start": 0, "end": WINDOW}
 
 
 def test_a_short_video_is_padded_and_errors_name_the_file(video, tmp_path, capsys):

@@ -10,6 +10,7 @@ from handmt import hand
 from handmt.models.heads.relation import (
     MultiScaleRelation,
     RelationBlock,
+    membership,
     node_upsample,
     structure_pool,
 )
@@ -30,6 +31,17 @@ def test_structure_pool_averages_members():
     # palm (0..5), thumb (6, 7, 8), index (9..11), middle, ring, pinky
     assert pooled[0, 0, :, 0].tolist() == [2.5, 7, 10, 13, 16, 19]
     assert structure_pool(pooled, [range(6)])[0, 0, :, 0].tolist() == [67.5 / 6]
+
+
+def test_pooling_trains_after_a_first_call_in_inference_mode():
+    # `handmt predict` runs under inference_mode; a training step in the same process must not
+    # meet a cached inference tensor ("Inference tensors cannot be saved for backward")
+    membership.cache_clear()
+    x = torch.rand(1, 1, 21, 2, requires_grad=True)
+    with torch.inference_mode():
+        structure_pool(x.detach(), hand.PART_GROUPS)
+    structure_pool(x, hand.PART_GROUPS).sum().backward()
+    assert x.grad.abs().sum() > 0
 
 
 def test_node_upsample_inverts_pooling_of_group_constant_features():

@@ -77,7 +77,7 @@ def test_withheld_videos_stay_withheld():
 
 
 @pytest.mark.parametrize("task, fraction, message", [
-    ("depth", 0.5, "task must be one of gesture, pose, got 'depth'"),
+    ("depth", 0.5, "task must be one of gesture, pose, mask, got 'depth'"),
     ("pose", 1.5, r"keep_fraction must be in \[0, 1\], got 1.5"),
     ("gesture", -0.1, r"keep_fraction must be in \[0, 1\], got -0.1"),
 ])

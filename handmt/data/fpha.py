@@ -231,7 +231,8 @@ class FPHADataset(Dataset):
 
     Sequences whose sources disagree in frame count are cut to the common prefix; those with no
     usable frame are skipped; one warning lists them (strict=True: a ValueError instead).
-    `labels` (-1 = unknown) and `pose_available` are per video; `withhold` edits them.
+    `labels` (-1 = unknown), `pose_available` and `mask_available` are per video; `withhold` edits
+    them. With `mask` among the modalities an item also carries `mask_valid` (T,) bool.
     """
 
     MODALITIES = ("rgb", "depth", "flow", "mask", "joints")
@@ -301,6 +302,7 @@ class FPHADataset(Dataset):
             raise ValueError(f"{self.split_path}: no usable sequence in split {split!r}")
         self.labels = np.array(labels, dtype=np.int64)
         self.pose_available = np.ones(len(self.videos), dtype=bool)
+        self.mask_available = np.ones(len(self.videos), dtype=bool)
         self.cache = FrameCache(cache_dir, self) if cache_dir is not None else None
         # skeleton-only: each video's annotated frames, normalised once
         self.skeletons = [normalize_skeleton(video.joints[video.joint_valid], **(joint_norm or {}))
@@ -419,6 +421,8 @@ class FPHADataset(Dataset):
         sample["label"] = self.labels[video_index]
         sample["video"] = np.int64(video_index)
         sample["pose_valid"] = self.pose_available[video_index] & video.joint_valid[indices]
+        if "mask" in self.modalities:
+            sample["mask_valid"] = np.full(len(indices), self.mask_available[video_index])
         return to_tensors(sample, self.max_depth_mm)
 
     def _skeleton_item(self, video_index, rng):

@@ -157,8 +157,8 @@ class GestureDataset(Dataset):
 
     Samples whose files hold fewer frames than their annotation claims are cut to what exists;
     those with no usable frame (missing or unreadable file, start past the end) are skipped; one
-    warning lists them (strict=True: a ValueError instead). `labels` (-1 = unknown) and
-    `pose_available` (all False) are per sample; `withhold` edits them.
+    warning lists them (strict=True: a ValueError instead). `labels` (-1 = unknown),
+    `pose_available` and `mask_available` (all False) are per sample; `withhold` edits them.
 
     Subclasses set NAME, NUM_CLASSES, SPLITS and implement `list_samples()` -> (the annotation
     for messages, the annotation files, [(name, label, {stream: (FrameSource, frames the
@@ -235,6 +235,7 @@ class GestureDataset(Dataset):
             raise ValueError(f"{self.annotation}: no usable sample in split {split!r}")
         self.labels = np.array(labels, dtype=np.int64)
         self.pose_available = np.zeros(len(self.videos), dtype=bool)
+        self.mask_available = np.zeros(len(self.videos), dtype=bool)
         self.views = [(video, clip, crop) for video, sample in enumerate(self.videos)
                       for clip in range(self._num_clips(sample)) for crop in range(self.crops)]
         self.cache = FrameCache(cache_dir, self) if cache_dir is not None else None

@@ -223,7 +223,10 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
                 if val_set is not False and ((epoch + 1) % opts.eval_every == 0 or last):
                     metrics = evaluate(model, val_set, eval_opts.batch_size, opts.workers,
                                        progress, device)
-                    record["val_top1"] = metrics["top1"]
+                    if "top1" in metrics:  # absent for a segmentation-only model
+                        record["val_top1"] = metrics["top1"]
+                    if "segmentation" in metrics:
+                        record["val_mask_iou"] = metrics["segmentation"]["iou"]
                 record["seconds"] = round(time.time() - started, 2)
                 log.write(record)
                 save_checkpoint(out_dir / CHECKPOINT, {

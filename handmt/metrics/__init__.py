@@ -18,10 +18,10 @@ from .pose import (
     pck_at,
     pck_curve,
 )
-from .segmentation import iou
+from .segmentation import f1, iou, iou_f1, mask_counts
 
 __all__ = [
     "DEFAULT_THRESHOLDS", "PROTOCOL_3D", "REPORTED_THRESHOLDS", "backproject", "confusion_matrix",
-    "curve_auc", "iou", "joint_errors", "mpjpe", "pck_at", "pck_curve", "top1", "video_accuracy",
-    "video_predictions", "video_scores",
+    "curve_auc", "f1", "iou", "iou_f1", "joint_errors", "mask_counts", "mpjpe", "pck_at",
+    "pck_curve", "top1", "video_accuracy", "video_predictions", "video_scores",
 ]

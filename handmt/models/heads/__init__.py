@@ -17,6 +17,7 @@ def feature_spec(feature_info, name):
 from .classifier import ClipClassifier, TCNClassifier  # noqa: E402
 from .collab import CollaborativeGestureHead, CollaborativeHead  # noqa: E402
 from .msd import MSDDecoder  # noqa: E402
+from .segmentation import SegmentationHead  # noqa: E402
 
 __all__ = ["HEADS", "ClipClassifier", "CollaborativeGestureHead", "CollaborativeHead",
-           "MSDDecoder", "TCNClassifier", "feature_spec"]
+           "MSDDecoder", "SegmentationHead", "TCNClassifier", "feature_spec"]

@@ -19,6 +19,8 @@ The paper says 8.5M (section IV-C) but gives no hidden widths; with DESIGN.md's 
 first global layer (2048 x 256 x 4 x 4) alone holds 8.39M and the total is 2% above that figure.
 """
 
+from typing import Literal
+
 from einops import rearrange
 from torch import nn
 
@@ -44,13 +46,20 @@ def upsampler(in_channels, widths):
 class MSDDecoder(nn.Module):
     """Outputs `depth_local` (B, T, 1, H, W) and `depth_global` (B, T, 1, H/4, W/4) and their
     weighted MSE losses under the same names against `batch[target]` (Table VI's local-only and
-    global-only ablations: `use_global: false`, `use_local: false`)."""
+    global-only ablations: `use_global: false`, `use_local: false`).
+
+    `binarize_threshold` regresses Table VIII's binarised depth instead; `depth_encoding` says
+    what the depth values are, so that the binarised target marks the near hand
+    (`losses.depth.binarize`): "metric" (FPHA and the synthetic set: z / max_depth_mm, 0 = no
+    reading) or "frames" (the 8-bit frames of EgoGesture, NVGesture and IsoGD as distributed,
+    thresholded as the paper does)."""
 
     auxiliary = True
 
     def __init__(self, feature_info, use_local: bool = True, use_global: bool = True,
                  local_weight: float = 1.0, global_weight: float = 0.01,
-                 binarize_threshold: float | None = None, target: str = "depth",
+                 binarize_threshold: float | None = None,
+                 depth_encoding: Literal["metric", "frames"] = "metric", target: str = "depth",
                  local_widths: tuple[int, ...] = (32,),
                  global_widths: tuple[int, ...] = (256, 64)):
         super().__init__()
@@ -75,7 +84,8 @@ class MSDDecoder(nn.Module):
             self.weights[scale] = weight
             self.output_strides[scale] = spec.stride // upsampling
         self.stem_stride = feature_spec(feature_info, "stem").stride
-        self.binarize_threshold, self.target = binarize_threshold, target
+        self.binarize_threshold, self.depth_encoding = binarize_threshold, depth_encoding
+        self.target = target
 
     def forward(self, features, batch):
         height, width = (size * self.stem_stride for size in features["stem"].shape[-2:])
@@ -95,5 +105,6 @@ class MSDDecoder(nn.Module):
             raise KeyError(f"the MSD head regresses batch[{self.target!r}], which this batch "
                            f"lacks: add {self.target} to data.modalities")
         return {f"depth_{scale}": weight * depth_mse(outputs[f"depth_{scale}"],
-                                                     batch[self.target], self.binarize_threshold)
+                                                     batch[self.target], self.binarize_threshold,
+                                                     self.depth_encoding)
                 for scale, weight in self.weights.items()}

@@ -41,10 +41,15 @@ def spatial_mean(x):
 
 @functools.cache
 def membership(groups, num_nodes):
-    """(len(groups), num_nodes) 0/1 matrix whose row g marks the members of group g."""
-    matrix = torch.zeros(len(groups), num_nodes)
-    for g, group in enumerate(groups):
-        matrix[g, list(group)] = 1.0
+    """(len(groups), num_nodes) 0/1 matrix whose row g marks the members of group g.
+
+    Built outside inference mode even when first asked for inside it (`handmt predict`): the
+    cached matrix must not be an inference tensor, which a later training step could not save
+    for backward."""
+    with torch.inference_mode(False):
+        matrix = torch.zeros(len(groups), num_nodes)
+        for g, group in enumerate(groups):
+            matrix[g, list(group)] = 1.0
     return matrix
 
 

@@ -61,8 +61,12 @@ def test_pose_losses_by_hand():
     maps = torch.zeros(1, 2, 21, 3, 3)
     maps[0, 1, 5, 1, 1] = 3.0
     valid = torch.tensor([[True, True]])
-    # one pixel of 21 * 3 * 3 off by 3 on one of two frames
-    assert heatmap_loss(maps, torch.zeros_like(maps), valid) == pytest.approx(9 / 189 / 2)
+    # one pixel off by 3 on one of two frames: 9 over the paper's 64 x 64 pixels, mean over 21
+    # joints and 2 frames, whatever the grid size
+    assert heatmap_loss(maps, torch.zeros_like(maps), valid) == pytest.approx(9 / 4096 / 21 / 2)
+    finer = torch.zeros(1, 2, 21, 6, 6)
+    finer[0, 1, 5, 2, 2] = 3.0
+    assert heatmap_loss(finer, torch.zeros_like(finer), valid) == pytest.approx(9 / 4096 / 21 / 2)
     # a NaN target on an unlabelled frame neither counts nor poisons the gradient
     target_maps = torch.zeros_like(maps)
     target_maps[0, 1] = float("nan")

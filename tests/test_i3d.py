@@ -3,8 +3,10 @@
 import math
 import time
 
+import pytest
 import torch
 
+from handmt import ConfigError
 from handmt.models import BACKBONES, build
 from handmt.models.backbones.i3d import MaxPool3dSame, Unit3D, same_padding
 
@@ -28,6 +30,18 @@ def test_i3d_has_the_published_parameter_counts():
     # flow: one input channel more than depth in Conv3d_1a_7x7 (7*7*7*64 weights)
     assert count(backbone("i3d", "flow")) == 12_243_360 + 7 * 7 * 7 * 64
     assert list(backbone("i3d").layers) == PORT_LAYERS
+
+
+def test_i3d_batchnorm_momentum_is_the_ports_unless_set():
+    def momenta(net):
+        return {m.momentum for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)}
+
+    assert momenta(backbone("i3d")) == {0.01}
+    narrow = BACKBONES.build({"name": "i3d", "width": 0.25, "bn_momentum": 0.1}, "model.backbone")
+    assert momenta(narrow) == {0.1}
+    assert sum(isinstance(m, torch.nn.BatchNorm3d) for m in narrow.modules()) == 57
+    with pytest.raises(ConfigError, match="bn_momentum"):
+        BACKBONES.build({"name": "i3d", "bn_momentum": 0.0}, "model.backbone")
 
 
 def test_same_padding_matches_tensorflow():

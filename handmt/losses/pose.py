@@ -1,9 +1,17 @@
 """Pose targets and losses of the collaborative paper (ECCV 2020, section 3.4, eq. 5).
 
-Eq. 5 writes the pose terms as sums over joints; the losses here are means over joints (and
-heatmap pixels), as the pose codes the paper follows compute them (mean squared error): only
-then do the paper's weights (1, 0.001, 0.001) balance the terms. With sums over a 64 x 64 grid
-the heatmap term would outweigh the gesture term by about five orders of magnitude.
+Eq. 5 writes the pose terms as sums over joints; the losses here are means over joints, as the
+pose codes the paper follows compute them (mean squared error): only then do the paper's weights
+(1, 0.001, 0.001) balance the terms. With sums over its 64 x 64 heatmaps the heatmap term would
+outweigh the gesture term by about five orders of magnitude.
+
+The heatmap error is the per-joint sum over pixels divided by the paper's 64 x 64 pixels,
+whatever the heatmap size: the mean squared error of the paper's grid, which its weights were
+set for. A target Gaussian has a fixed sigma in heatmap pixels, so the per-joint sum does not
+depend on the grid, but a mean over a smaller grid does: on the cpu configs' 8 x 8 heatmaps it
+is 64 times larger, and that drowned the class loss (weight 0.001): the gesture cross-entropy
+stayed at ln(classes) while the shared features learned the heatmaps alone (issue 15;
+tests/test_overfit.py).
 
 Heatmaps live on a grid `stride` times coarser than the network input; heatmap pixel i covers
 input pixels [i*stride, (i+1)*stride), so its centre is input pixel i*stride + (stride-1)/2.
@@ -13,6 +21,8 @@ import torch
 
 from ..hand import WRIST
 from .classification import masked_mean
+
+PAPER_HEATMAP_PIXELS = 64 * 64  # the paper's heatmaps (section 4, "Implementation Details")
 
 
 def to_heatmap(points, stride):
@@ -43,10 +53,11 @@ def relative_depth(joints3d, depth_scale):
 
 
 def heatmap_loss(pred, target, valid):
-    """L_2d: the squared heatmap error averaged over joints and pixels per frame (pred, target
-    (B, T, N, h, w)), then over the frames with a pose label (`valid` (B, T)). Targets of
-    unlabelled frames may be NaN."""
-    return masked_mean(((pred - target.nan_to_num()) ** 2).mean(dim=(-3, -2, -1)), valid)
+    """L_2d: per frame, the squared heatmap error summed over pixels, divided by
+    PAPER_HEATMAP_PIXELS and averaged over joints (pred, target (B, T, N, h, w)); then averaged
+    over the frames with a pose label (`valid` (B, T)). Targets of unlabelled frames may be NaN."""
+    squared = ((pred - target.nan_to_num()) ** 2).sum(dim=(-2, -1)).mean(dim=-1)
+    return masked_mean(squared / PAPER_HEATMAP_PIXELS, valid)
 
 
 def depth_loss(pred, target, valid):

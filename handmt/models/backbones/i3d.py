@@ -25,6 +25,12 @@ ceil(W/32): 64 x 224 x 224 -> 1024 x 8 x 7 x 7, the map MTUT aligns with the SSA
 `width` scales the channels of every convolution (each rounded, at least 1): a narrow I3D for
 CPU configs (width 0.25: 783,032 parameters for RGB). Width 1.0 is the published network.
 
+`bn_momentum` is PyTorch's BatchNorm momentum, the port's 0.01 by default (TensorFlow's decay
+0.99). The running statistics then average about the last 100 steps: a training of a few hundred
+steps ends with eval-mode statistics of a much earlier network, and after 40 steps they are a
+third of the way from their initial values, so the eval-mode network still predicts one class
+(issue 15; tests/test_overfit.py). Short trainings set PyTorch's default, 0.1.
+
 The clip (B, T, C, H, W) of the data contract is rearranged to (B, C, T, H, W); the features
 keep that layout ('b c t h w'). `feature_info` strides are spatial; the temporal stride is 2 at
 Conv3d_1a_7x7, 4 from Mixed_4b and 8 from Mixed_5b.
@@ -70,11 +76,11 @@ def triple(value):
 class Unit3D(nn.Module):
     """Conv3d (no bias, "SAME" padding) + BatchNorm3d + ReLU."""
 
-    def __init__(self, in_channels, out_channels, kernel=1, stride=1):
+    def __init__(self, in_channels, out_channels, kernel=1, stride=1, bn_momentum=0.01):
         super().__init__()
         self.kernel, self.stride = triple(kernel), triple(stride)
         self.conv3d = nn.Conv3d(in_channels, out_channels, self.kernel, self.stride, bias=False)
-        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01)
+        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=bn_momentum)
 
     def forward(self, x):
         x = F.pad(x, same_padding(x.shape[-3:], self.kernel, self.stride))
@@ -98,16 +104,16 @@ class InceptionModule(nn.Module):
     """Four branches concatenated: 1x1; 1x1 -> 3x3; 1x1 -> 3x3; 3x3 max-pool -> 1x1.
     `widths` = (b0, b1 reduce, b1, b2 reduce, b2, b3); output channels b0 + b1 + b2 + b3."""
 
-    def __init__(self, in_channels, widths):
+    def __init__(self, in_channels, widths, bn_momentum=0.01):
         super().__init__()
         b0, b1a, b1b, b2a, b2b, b3 = widths
-        self.b0 = Unit3D(in_channels, b0)
-        self.b1a = Unit3D(in_channels, b1a)
-        self.b1b = Unit3D(b1a, b1b, 3)
-        self.b2a = Unit3D(in_channels, b2a)
-        self.b2b = Unit3D(b2a, b2b, 3)
+        self.b0 = Unit3D(in_channels, b0, bn_momentum=bn_momentum)
+        self.b1a = Unit3D(in_channels, b1a, bn_momentum=bn_momentum)
+        self.b1b = Unit3D(b1a, b1b, 3, bn_momentum=bn_momentum)
+        self.b2a = Unit3D(in_channels, b2a, bn_momentum=bn_momentum)
+        self.b2b = Unit3D(b2a, b2b, 3, bn_momentum=bn_momentum)
         self.b3a = MaxPool3dSame(3, 1)
-        self.b3b = Unit3D(in_channels, b3)
+        self.b3b = Unit3D(in_channels, b3, bn_momentum=bn_momentum)
         self.out_channels = b0 + b1b + b2b + b3
 
     def forward(self, x):
@@ -136,17 +142,19 @@ FEATURES = {"Conv3d_1a_7x7": 2, "Conv3d_2c_3x3": 4, "Mixed_3c": 8, "Mixed_4f": 1
 @BACKBONES.register("i3d")
 class I3D(nn.Module):
     def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0,
-                 pretrained: bool | str | None = None):
+                 bn_momentum: float = 0.01, pretrained: bool | str | None = None):
         super().__init__()
         if width <= 0:
             raise ConfigError("width", f"must be positive, got {width}")
+        if not 0 < bn_momentum <= 1:
+            raise ConfigError("bn_momentum", f"must be in (0, 1], got {bn_momentum}")
         self.modality = modality
         stem, conv2c = scaled(64, width), scaled(192, width)
         layers = {
-            "Conv3d_1a_7x7": Unit3D(MODALITY_CHANNELS[modality], stem, 7, 2),
+            "Conv3d_1a_7x7": Unit3D(MODALITY_CHANNELS[modality], stem, 7, 2, bn_momentum),
             "MaxPool3d_2a_3x3": MaxPool3dSame((1, 3, 3), (1, 2, 2)),
-            "Conv3d_2b_1x1": Unit3D(stem, stem),
-            "Conv3d_2c_3x3": Unit3D(stem, conv2c, 3),
+            "Conv3d_2b_1x1": Unit3D(stem, stem, bn_momentum=bn_momentum),
+            "Conv3d_2c_3x3": Unit3D(stem, conv2c, 3, bn_momentum=bn_momentum),
             "MaxPool3d_3a_3x3": MaxPool3dSame((1, 3, 3), (1, 2, 2)),
         }
         channels = {"Conv3d_1a_7x7": stem, "Conv3d_2c_3x3": conv2c}
@@ -156,7 +164,8 @@ class I3D(nn.Module):
                 layers["MaxPool3d_4a_3x3"] = MaxPool3dSame(3, 2)
             elif name == "Mixed_5b":
                 layers["MaxPool3d_5a_2x2"] = MaxPool3dSame(2, 2)
-            layers[name] = InceptionModule(previous, [scaled(w, width) for w in widths])
+            layers[name] = InceptionModule(previous, [scaled(w, width) for w in widths],
+                                           bn_momentum)
             previous = channels[name] = layers[name].out_channels
         self.layers = nn.ModuleDict(layers)
         self.feature_info = {name: FeatureSpec(channels[name], stride, "b c t h w")

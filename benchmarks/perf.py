@@ -123,7 +123,7 @@ def reference_shift(self, x):
 def reference_action(self, x):
     """Action.forward before the optimization (its shift patched to `reference_shift`)."""
     x = self.shift(x)
-    return x * (3 + reference_spatiotemporal(self, x) + self.channel_attention(x)
+    return x * (3 + reference_spatiotemporal(self, x) + reference_channel(self, x)
                 + reference_motion(self, x))
 
 
@@ -131,6 +131,14 @@ def reference_spatiotemporal(self, x):
     """Action.spatiotemporal_attention before the optimization: einops' channel mean."""
     pooled = reduce(x, "(b t) c h w -> b 1 t h w", "mean", t=self.segments())
     return rearrange(self.ste_conv(pooled), "b 1 t h w -> (b t) 1 h w").sigmoid()
+
+
+def reference_channel(self, x):
+    """Action.channel_attention as first implemented."""
+    squeezed = self.ce_squeeze(reduce(x, "n c h w -> n c 1 1", "mean"))
+    sequences = rearrange(squeezed, "(b t) r 1 1 -> b r t", t=self.segments())
+    temporal = rearrange(F.relu(self.ce_temporal(sequences)), "b r t -> (b t) r 1 1")
+    return self.ce_expand(temporal).sigmoid()
 
 
 def reference_motion(self, x):

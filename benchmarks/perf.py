@@ -527,8 +527,14 @@ def markdown(results):
              f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} "
              f"torch threads, torch {machine['torch']}, python {machine['python']}; load average "
              f"{machine['load_average_at_start'][0]:.1f} at start, "
-             f"{machine['load_average_at_end'][0]:.1f} at end; {results['seconds']:.0f} s.", "",
-             "| # | comparison | measure | ratio | spread | goal | met | note |",
+             f"{machine['load_average_at_end'][0]:.1f} at end; {results['seconds']:.0f} s.", ""]
+    # this run's own threads make a load of about torch_threads
+    load = max(machine["load_average_at_start"][0], machine["load_average_at_end"][0])
+    if load > machine["torch_threads"] + 0.5:
+        lines += ["The machine was shared with other jobs while this ran (the load averages "
+                  "above): every time is slower than on an idle machine and noisier, and the "
+                  "ratios hold only as far as both sides saw the same load.", ""]
+    lines += ["| # | comparison | measure | ratio | spread | goal | met | note |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         spread_text = "" if r["spread"] is None else f"{r['spread'][0]:.3g}–{r['spread'][1]:.3g}"

@@ -159,6 +159,16 @@ def test_action_training_step_equals_plain_autograd(batch, frames):
         torch.testing.assert_close(action.eval()(x), reference.eval()(x), rtol=1e-10, atol=1e-10)
 
 
+def test_action_backward_runs_twice_with_retain_graph():
+    torch.manual_seed(0)
+    action = Action(channels=32)
+    set_num_segments(action, 2)
+    x = torch.randn(4, 32, 3, 3, requires_grad=True)
+    out = action(x).square().sum()
+    first = torch.autograd.grad(out, x, retain_graph=True)[0]
+    torch.testing.assert_close(torch.autograd.grad(out, x)[0], first, rtol=0, atol=0)
+
+
 def test_action_leaves_frozen_parameters_without_gradient():
     action = Action(channels=32)
     set_num_segments(action, 2)

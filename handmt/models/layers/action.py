@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .temporal_shift import ClipLayer, LearnableShift, mix_frames
 
@@ -137,6 +138,7 @@ class ActionFunction(torch.autograd.Function):
         return excite(shifted, spatial.detach(), channel.detach())
 
     @staticmethod
+    @once_differentiable  # the backward's own ops are not differentiated (no double backward)
     def backward(ctx, grad):
         clips, shifted = ctx.saved_tensors
         action, (summaries, spatial, channel) = ctx.action, ctx.graph
@@ -148,8 +150,10 @@ class ActionFunction(torch.autograd.Function):
         direct = {action.shift.conv.weight, action.me_squeeze.weight}  # done by hand below
         wanted = [p for p, needed in zip(params, ctx.needs_input_grad[3:], strict=True)
                   if needed and p not in direct]
+        # retain_graph: the small graph lives as long as this node (a backward with
+        # retain_graph=True can run this again)
         grad_reduced, grad_channel_means, grad_spatial_means, *grad_wanted = torch.autograd.grad(
-            (spatial, channel), (*summaries, *wanted), grad_maps)
+            (spatial, channel), (*summaries, *wanted), grad_maps, retain_graph=True)
 
         grad_shifted = torch.mul(grad, channel, out=product).addcmul_(grad, spatial)
         # W^T d reduced + (1 / C) d channel means + (d spatial means / L) 1^T, per frame

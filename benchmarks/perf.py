@@ -2,11 +2,12 @@
 (DESIGN.md, "Benchmarks"): on a shared machine absolute times are noise, but A and B timed in
 alternation see the same load.
 
-    python benchmarks/perf.py [--quick] [--out DIR] [--threads N] [--compile | --no-compile]
+    python benchmarks/perf.py [--quick] [--out DIR] [--threads N] [--compile]
 
 1. ResNet-50 + ACTION vs plain TSN (ResNet-50): forward + backward of a training step, 8 frames,
    batch 1, 224 px (goal <= 1.10). Also measured: ACTION as implemented before its CPU
-   optimizations ("before", kept in this file only), and both models under torch.compile.
+   optimizations ("before", kept in this file only), with --compile both models under
+   torch.compile; and each one's top ops by self CPU time in one step (profile_*.txt).
 2. SSA loss, forward + backward, with the Gram identity (ssa_loss's default) vs the direct d x d
    form (path="corr") at d = 8x28x28, C = 256, batch 2: peak memory (goal >= 20x; the most bytes
    of CPU tensors alive at once, from torch.profiler's allocation record) and time. Both paths
@@ -18,21 +19,30 @@ alternation see the same load.
 5. FLOP/s achieved by the training step of figure 1 (FLOPs counted by FlopCounterMode, with
    grouped convolutions' backward corrected; time from figure 1) vs a 2048 x 2048 float32
    matmul timed in the same loop (goal >= 0.5).
+6. Throughput users can plan with (not a ratio): training and inference clips/s of each model
+   family (TSN, ACTION + MSD, MTUT, collaborative) at its CPU-size config (the config's batch)
+   and paper-size config (batch 1), on batches of figure 3's synthetic set in the config's clip
+   shape; each model's peak memory (a fresh process per model: peak RSS); at CPU size the data
+   loader's clips/s beside the training step's, to show which one limits. With a CUDA device,
+   the same figures on it too.
 
 Every ratio is median(A) / median(B) over the rounds after warm-up; its spread is the quartiles
 of the per-round ratios A_i / B_i. --quick (ResNet-18 at 112 px, d = 8x14x14, a smaller set,
-fewer rounds, no torch.compile) runs in under a minute. Writes results.md and results.json to
---out (default benchmarks/results/perf, or benchmarks/results/perf-quick with --quick).
+fewer rounds, CPU sizes only in figure 6) runs in a few minutes. Writes results.md,
+results.json and the profiles to --out (default benchmarks/results/perf, or
+benchmarks/results/perf-quick with --quick).
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import MethodType
 
@@ -40,13 +50,14 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from handmt.config import load_config  # noqa: E402
-from handmt.data import FPHADataset, generate_fpha  # noqa: E402
+from handmt.data import FPHADataset, build_dataset, generate_fpha  # noqa: E402
 from handmt.losses import ssa_loss  # noqa: E402
 from handmt.models import build  # noqa: E402
 from handmt.models.layers import Action  # noqa: E402
@@ -123,7 +134,7 @@ def reference_shift(self, x):
 def reference_action(self, x):
     """Action.forward before the optimization (its shift patched to `reference_shift`)."""
     x = self.shift(x)
-    return x * (3 + reference_spatiotemporal(self, x) + self.channel_attention(x)
+    return x * (3 + reference_spatiotemporal(self, x) + reference_channel(self, x)
                 + reference_motion(self, x))
 
 
@@ -131,6 +142,14 @@ def reference_spatiotemporal(self, x):
     """Action.spatiotemporal_attention before the optimization: einops' channel mean."""
     pooled = reduce(x, "(b t) c h w -> b 1 t h w", "mean", t=self.segments())
     return rearrange(self.ste_conv(pooled), "b 1 t h w -> (b t) 1 h w").sigmoid()
+
+
+def reference_channel(self, x):
+    """Action.channel_attention as first implemented."""
+    squeezed = self.ce_squeeze(reduce(x, "n c h w -> n c 1 1", "mean"))
+    sequences = rearrange(squeezed, "(b t) r 1 1 -> b r t", t=self.segments())
+    temporal = rearrange(F.relu(self.ce_temporal(sequences)), "b r t -> (b t) r 1 1")
+    return self.ce_expand(temporal).sigmoid()
 
 
 def reference_motion(self, x):
@@ -188,6 +207,13 @@ def count_flops(step):
     return counter.get_total_flops()
 
 
+def top_ops(step, count=20):
+    """torch.profiler's table of the `count` ops with the most self CPU time in one step."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=count)
+
+
 def compile_works():
     """Whether torch.compile (inductor, which needs a C++ compiler on CPU) runs here."""
     try:
@@ -230,9 +256,9 @@ def action_vs_tsn(quick, rounds, use_compile):
         else:
             notes.append(f"torch.compile not measured: unavailable here ({reason})")
     else:
-        notes.append("torch.compile not measured (--no-compile; --quick leaves it out unless "
-                     "given --compile)")
+        notes.append("torch.compile not measured (without --compile)")
     times = interleaved(steps, rounds, warmup=1 if quick else 2)
+    profiles = {name: top_ops(steps[name]) for name in ("TSN", "ACTION", "ACTION before")}
 
     label = f"{arch} + ACTION vs TSN ({size} px)"
     rows = [time_ratio("1", label, times, "ACTION", "TSN", ("<=", 1.10)),
@@ -254,7 +280,8 @@ def action_vs_tsn(quick, rounds, use_compile):
                         f"{flops[name] / 1e9:.1f} GFLOP per step (FlopCounterMode)"))
     details = {"medians_ms": {k: 1e3 * median(v) for k, v in times.items()},
                "gflop_per_step": {k: v / 1e9 for k, v in flops.items()},
-               "gemm_gflops": gemm_flops / median(times["GEMM"]) / 1e9, "notes": notes}
+               "gemm_gflops": gemm_flops / median(times["GEMM"]) / 1e9, "notes": notes,
+               "profiles": profiles}
     return rows, details
 
 
@@ -381,6 +408,100 @@ def deploy_vs_bare(rounds):
     return rows, {"medians_ms": {k: 1e3 * median(v) for k, v in times.items()}}
 
 
+# --- figure 6: throughput users can plan with -------------------------------------------------
+
+# each model family at its CPU size and at its paper size (configs/)
+FAMILIES = {"TSN": ("cpu_fpha_tsn", "fpha_tsn"),
+            "ACTION + MSD": ("cpu_fpha_action_msd", "egogesture_action_msd"),
+            "MTUT (two I3D)": ("cpu_fpha_mtut", "nvgesture_mtut_i3d"),
+            "collaborative": ("cpu_fpha_collab", "fpha_collab")}
+
+
+def stand_in_data(cfg, root, cache):
+    """The config's data section on the synthetic FPHA-format set at `root`: the same clip
+    shape, modalities and augmentation, so batches carry every target the heads need (labels,
+    depth, joints) whatever dataset the config names."""
+    data = cfg["data"]
+    keep = ("num_frames", "size", "modalities", "augment")
+    return {"name": "fpha", "root": str(root), "cache": cache,
+            **{key: data[key] for key in keep if key in data}}
+
+
+def throughput_of(config, root, device, threads, rounds, batch_size=None):
+    """Training and inference clips/s of `config`'s model at `batch_size` (default: the
+    config's), its peak memory, and at the config's batch size on CPU the data loader's clips/s
+    (the config's workers, HDF5 cache as the CPU configs set it). Runs in a fresh process, so
+    that ru_maxrss is this model's peak alone."""
+    torch.set_num_threads(threads)
+    os.environ["HANDMT_CACHE"] = str(root.parent / "cache-home")  # this run's clip cache
+    cfg = load_config(REPO / "configs" / f"{config}.yaml")
+    measure_loader = batch_size is None and device == "cpu"
+    dataset = build_dataset(stand_in_data(cfg, root, cache=measure_loader), "train")
+    batch_size = batch_size or cfg["train"]["batch_size"]
+    batch = next(iter(DataLoader(dataset, batch_size=batch_size)))
+    batch = {key: value.to(device) if torch.is_tensor(value) else value
+             for key, value in batch.items()}
+    torch.manual_seed(0)
+    model = build(cfg).to(device)
+
+    def synchronized(fn):
+        def run():
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+        return run
+
+    def infer():
+        with torch.no_grad():
+            model(batch)
+
+    train_step = synchronized(training_step(model.train(), batch))
+    times = interleaved({"train": train_step}, rounds)
+    model.eval()
+    times.update(interleaved({"inference": synchronized(infer)}, rounds))
+    result = {"config": config, "device": device, "batch": batch_size,
+              "clip": list(batch[cfg["data"]["modalities"][0]].shape[1:]),
+              **{f"{kind} clips/s": batch_size / median(times[kind]) for kind in times}}
+    result["peak MiB"] = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else
+                          peak_rss_mib())
+    if measure_loader:
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                            num_workers=cfg["train"].get("workers", 0))
+        started, clips = time.perf_counter(), 0
+        for _ in range(rounds):
+            clips += sum(len(batch["label"]) for batch in loader)
+        result["loader clips/s"] = clips / (time.perf_counter() - started)
+    return result
+
+
+def peak_rss_mib():
+    """This process's peak resident set size (Linux's VmHWM; unlike ru_maxrss it starts anew at
+    exec, so a spawned process does not report its parent's peak)."""
+    with open("/proc/self/status") as file:
+        kib = next(int(line.split()[1]) for line in file if line.startswith("VmHWM:"))
+    return kib / 2**10
+
+
+def throughput(quick, workdir, threads):
+    """Figure 6 rows: each family at CPU size (the config's batch) and paper size (batch 1)."""
+    log("[6] throughput: training and inference clips/s, peak memory, data loader clips/s")
+    root = workdir / "fpha"  # figure 3's synthetic set
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    runs = [(family, config, size) for family, (cpu, paper) in FAMILIES.items()
+            for config, size in ((cpu, "CPU"), (paper, "paper")) if size == "CPU" or not quick]
+    results = []
+    for device in devices:
+        for family, config, size in runs:
+            log(f"    {family}, {size} size ({config}.yaml) on {device}")
+            # a fresh process per model: its own peak memory
+            with ProcessPoolExecutor(1, multiprocessing.get_context("spawn")) as pool:
+                result = pool.submit(throughput_of, config, root, device, threads,
+                                     2 if quick or size == "paper" else 3,
+                                     1 if size == "paper" else None).result()
+            results.append({"family": family, "size": size, **result})
+    return results
+
+
 # --- report -----------------------------------------------------------------------------------
 
 def machine_info():
@@ -406,8 +527,14 @@ def markdown(results):
              f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} "
              f"torch threads, torch {machine['torch']}, python {machine['python']}; load average "
              f"{machine['load_average_at_start'][0]:.1f} at start, "
-             f"{machine['load_average_at_end'][0]:.1f} at end; {results['seconds']:.0f} s.", "",
-             "| # | comparison | measure | ratio | spread | goal | met | note |",
+             f"{machine['load_average_at_end'][0]:.1f} at end; {results['seconds']:.0f} s.", ""]
+    # this run's own threads make a load of about torch_threads
+    load = max(machine["load_average_at_start"][0], machine["load_average_at_end"][0])
+    if load > machine["torch_threads"] + 0.5:
+        lines += ["The machine was shared with other jobs while this ran (the load averages "
+                  "above): every time is slower than on an idle machine and noisier, and the "
+                  "ratios hold only as far as both sides saw the same load.", ""]
+    lines += ["| # | comparison | measure | ratio | spread | goal | met | note |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         spread_text = "" if r["spread"] is None else f"{r['spread'][0]:.3g}–{r['spread'][1]:.3g}"
@@ -415,7 +542,29 @@ def markdown(results):
         lines.append(f"| {r['figure']} | {r['name']} | {r['measure']} | {r['ratio']:.3g} | "
                      f"{spread_text} | {r['goal'] or ''} | {met} | {r['note']} |")
     notes = [note for details in results["details"].values() for note in details.get("notes", [])]
-    lines += [""] + [f"- {note}" for note in notes] + [
+    lines += [""] + [f"- {note}" for note in notes]
+    if results["throughput"]:
+        lines += ["", "## 6. Throughput (clips/s; batch 1 at paper size, the config's batch at CPU "
+                  "size)", "",
+                  "Data loader: the config's batch size and workers on the synthetic FPHA-format "
+                  "set of figure 3 (HDF5 cache); it limits training where its clips/s is below "
+                  "the training step's. Peak memory: the process's peak RSS (CPU), "
+                  "torch.cuda.max_memory_allocated (GPU).", "",
+                  "| family | size | config | device | clip (T, C, H, W) | batch | train | "
+                  "inference | peak MiB | data loader | limited by |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in results["throughput"]:
+            loader = r.get("loader clips/s")
+            limit = "" if loader is None else (
+                "data loader" if loader < r["train clips/s"] else "model")
+            lines.append(f"| {r['family']} | {r['size']} | {r['config']}.yaml | {r['device']} | "
+                         f"{' x '.join(map(str, r['clip']))} | {r['batch']} | "
+                         f"{r['train clips/s']:.3g} | {r['inference clips/s']:.3g} | "
+                         f"{r['peak MiB']:.0f} | {'' if loader is None else f'{loader:.3g}'} | "
+                         f"{limit} |")
+    lines += ["", "Top ops by self CPU time of one training step (TSN, ACTION, ACTION before "
+              "its optimizations): profile_*.txt next to this file."]
+    lines += [
         "", "Measurements behind the ratios (medians):", "", "```",
         json.dumps(results["details"], indent=1), "```", ""]
     return "\n".join(lines)
@@ -426,13 +575,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--out", type=Path, help="default benchmarks/results/perf[-quick]")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="also time torch.compile'd models (default: on, off with --quick)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                        help="also time torch.compile'd models (minutes of compiling)")
     args = parser.parse_args(argv)
     out = args.out or REPO / "benchmarks/results" / ("perf-quick" if args.quick else "perf")
     if args.threads:
         torch.set_num_threads(args.threads)
-    use_compile = not args.quick if args.compile is None else args.compile
     started = time.time()
     results = {"quick": args.quick, "machine": machine_info(), "rows": [], "details": {}}
     load, cores = results["machine"]["load_average_at_start"][0], os.cpu_count()
@@ -444,7 +592,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="handmt-perf-") as workdir:
         figures = {
             "action_vs_tsn": lambda: action_vs_tsn(args.quick, 3 if args.quick else 10,
-                                                   use_compile),
+                                                   args.compile),
             "ssa": lambda: ssa_paths(args.quick, 3 if args.quick else 5),
             "cache": lambda: cache_vs_decode(args.quick, 3 if args.quick else 5, Path(workdir)),
             "deploy": lambda: deploy_vs_bare(5 if args.quick else 20)}
@@ -454,10 +602,16 @@ def main(argv=None):
             results["rows"] += rows
             results["details"][key] = details
             log(f"    ({time.time() - figure_started:.0f} s)")
+        figure_started = time.time()
+        results["throughput"] = throughput(args.quick, Path(workdir), torch.get_num_threads())
+        log(f"    ({time.time() - figure_started:.0f} s)")
+    profiles = results["details"]["action_vs_tsn"].pop("profiles")
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = time.time() - started
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    for name, table in profiles.items():
+        (out / f"profile_{name.lower().replace(' ', '_')}.txt").write_text(table + "\n")
     table = markdown(results)
     (out / "results.md").write_text(table)
     print(table)

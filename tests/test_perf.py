@@ -1,5 +1,6 @@
 """`python benchmarks/perf.py --quick` end to end: every figure's ratio is reported, finite and
-positive, and the SSA loss's two paths agree."""
+positive, the SSA loss's two paths agree, every model family's throughput is reported and the
+profiles are written."""
 
 import json
 import math
@@ -11,7 +12,7 @@ def test_quick_perf_reports_every_ratio(tmp_path):
     # one torch thread: on a busy machine (tests running alongside) two OpenMP threads stall
     # each other for seconds, which a smoke test does not need to see
     proc = subprocess.run([sys.executable, "benchmarks/perf.py", "--quick", "--threads", "1",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["quick"] and results["machine"]["torch_threads"] == 1
@@ -32,6 +33,23 @@ def test_quick_perf_reports_every_ratio(tmp_path):
     # the d x d path holds d x d matrices, the Gram path only C x C ones
     assert ssa["peak_mib"]["corr"] > ssa["peak_mib"]["gram"]
 
+    # figure 6 at CPU size only (--quick): every family, positive clips/s and memory
+    throughput = results["throughput"]
+    assert [(r["family"], r["size"]) for r in throughput if r["device"] == "cpu"] == [
+        ("TSN", "CPU"), ("ACTION + MSD", "CPU"), ("MTUT (two I3D)", "CPU"),
+        ("collaborative", "CPU")]
+    for r in throughput:
+        for key in ("train clips/s", "inference clips/s", "peak MiB", "loader clips/s"):
+            assert math.isfinite(r[key]) and r[key] > 0, (key, r)
+        assert r["batch"] == 8 and r["clip"][:2] == [8, 3]
+
     table = (tmp_path / "results.md").read_text()
     assert "| 1 | resnet18 + ACTION vs TSN (112 px) | time |" in table
-    assert "torch.compile not measured" in table  # --quick skips it, and says so
+    assert "torch.compile not measured" in table  # only with --compile, and it says so
+    assert "| ACTION + MSD | CPU | cpu_fpha_action_msd.yaml | cpu | 8 x 3 x 32 x 32 | 8 |" in table
+    # the profiles: one step's ops by self time; ACTION runs as its autograd Function
+    profiles = {name: (tmp_path / f"profile_{name}.txt").read_text()
+                for name in ("tsn", "action", "action_before")}
+    assert "ActionFunctionBackward" in profiles["action"]
+    assert "ActionFunction" not in profiles["tsn"] + profiles["action_before"]
+    assert all("Self CPU" in text for text in profiles.values())

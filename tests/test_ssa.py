@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from handmt.losses import focal_rho, ssa_loss
+from handmt.losses import ssa as ssa_module
 
 # beta = 2 and l_m - l_n = ln(2) / 2 give rho = exp(ln 2) - 1 = 1.
 RHO_ONE = (torch.tensor([math.log(2) / 2]), torch.tensor([0.0]))
@@ -101,6 +102,39 @@ def test_gram_identity_equals_the_explicit_d_by_d_path(normalize):
         if normalize == "position":
             torch.testing.assert_close(values["corr"].double(), reference_fro2(feat_m, feat_n),
                                        rtol=1e-5, atol=1e-4)
+
+
+def autograd_gram_fro2(feat_m, feat_n, normalize):
+    """The Gram path as first written, differentiated by autograd: the reference for
+    GramDistance's hand-written backward."""
+    def rows(feat):  # (B, d, C)
+        x = feat.flatten(2).transpose(1, 2)
+        if normalize == "position":
+            return torch.nn.functional.normalize(x - x.mean(dim=2, keepdim=True), dim=2)
+        return torch.nn.functional.normalize(x, dim=1)
+    a, b = rows(feat_m), rows(feat_n.detach())
+    at, bt = a.transpose(1, 2), b.transpose(1, 2)
+    return ((at @ a).square().sum((1, 2)) - 2 * (at @ b).square().sum((1, 2))
+            + (bt @ b).square().sum((1, 2))).clamp(min=0)
+
+
+@pytest.mark.parametrize("normalize", ["position", "channel"])
+def test_gram_backward_equals_autograd_of_the_first_implementation(normalize):
+    torch.manual_seed(0)
+    for shape_m, shape_n in [((3, 8, 2, 4, 5), (3, 8, 2, 4, 5)), ((2, 5, 3, 4), (2, 9, 3, 4))]:
+        feat_m = torch.randn(shape_m, dtype=torch.float64, requires_grad=True)
+        feat_n = torch.randn(shape_n, dtype=torch.float64)
+        with torch.no_grad():  # a position with equal channels: its normalized row is 0
+            feat_m[0, :, 0, 0] = 1.5
+        weights = torch.rand(shape_m[0], dtype=torch.float64)  # a different d loss/d value each
+        values, grads = [], []
+        for fro2 in (ssa_module.correlation_distance_sq(feat_m, feat_n, normalize, "gram"),
+                     autograd_gram_fro2(feat_m, feat_n, normalize)):
+            values.append(fro2)
+            grads.append(torch.autograd.grad((weights * fro2).sum(), feat_m)[0])
+        torch.testing.assert_close(values[0], values[1], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-10)
+        assert grads[0].abs().sum() > 0
 
 
 def test_gram_path_with_different_channel_counts():

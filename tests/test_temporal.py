@@ -4,6 +4,7 @@ TSN / TSM / ACTION-Net backbones they make."""
 import pytest
 import torch
 import torch.nn.functional as F
+from einops import rearrange, reduce
 
 from handmt import load_config
 from handmt.models import build
@@ -108,22 +109,97 @@ def test_action_module_matches_a_loop_reference():
                                    rtol=1e-5, atol=1e-5)
 
 
+class ReferenceAction(Action):
+    """Action as written before its fused autograd Function: plain autograd over full-size
+    tensors, the shift a Conv1d over each pixel's frames. Same parameters, so a state dict
+    moves between the two."""
+
+    def forward(self, x):
+        t, height = self.segments(), x.shape[-2]
+        sequences = rearrange(x, "(b t) c h w -> (b h w) c t", t=t)
+        x = rearrange(self.shift.conv(sequences), "(b h w) c t -> (b t) c h w", h=height,
+                      w=x.shape[-1])
+        pooled = rearrange(x.mean(dim=1, keepdim=True), "(b t) 1 h w -> b 1 t h w", t=t)
+        ste = rearrange(self.ste_conv(pooled), "b 1 t h w -> (b t) 1 h w").sigmoid()
+        squeezed = self.ce_squeeze(reduce(x, "n c h w -> n c 1 1", "mean"))
+        sequences = rearrange(squeezed, "(b t) r 1 1 -> b r t", t=t)
+        temporal = rearrange(F.relu(self.ce_temporal(sequences)), "b r t -> (b t) r 1 1")
+        ce = self.ce_expand(temporal).sigmoid()
+        features = self.me_bn(self.me_squeeze(x))
+        frames = reduce(features, "(b t) r h w -> b t r", "mean", t=t)
+        transformed = reduce(self.me_conv(features), "(b t) r h w -> b t r", "mean", t=t)
+        motion = F.pad(transformed[:, 1:] - frames[:, :-1], (0, 0, 0, 1))
+        me = self.me_expand(rearrange(motion, "b t r -> (b t) r 1 1")).sigmoid()
+        return x * (ste + (3 + ce + me))
+
+
+@pytest.mark.parametrize(("batch", "frames"), [(2, 4), (3, 1)])
+def test_action_training_step_equals_plain_autograd(batch, frames):
+    # outputs, the input's and every parameter's gradient, and BatchNorm's running statistics
+    torch.manual_seed(0)
+    action = Action(channels=32).double()
+    with torch.no_grad():  # move every parameter off its initialization
+        for param in action.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    reference = ReferenceAction(channels=32).double()
+    reference.load_state_dict(action.state_dict())
+    x = torch.randn(batch * frames, 32, 5, 6, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn_like(x)
+    results = []
+    for layer in (action, reference):
+        set_num_segments(layer, frames)
+        out = layer.train()(x)
+        results.append((out, *torch.autograd.grad(out, (x, *layer.parameters()), grad)))
+    names = ["output", "input", *(name for name, _ in action.named_parameters())]
+    for name, got, expected in zip(names, *results, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10, msg=name)
+    torch.testing.assert_close(action.me_bn.running_mean, reference.me_bn.running_mean)
+    torch.testing.assert_close(action.me_bn.running_var, reference.me_bn.running_var)
+    with torch.no_grad():  # eval mode runs the plain ops, not the Function
+        torch.testing.assert_close(action.eval()(x), reference.eval()(x), rtol=1e-10, atol=1e-10)
+
+
+def test_action_backward_runs_twice_with_retain_graph():
+    torch.manual_seed(0)
+    action = Action(channels=32)
+    set_num_segments(action, 2)
+    x = torch.randn(4, 32, 3, 3, requires_grad=True)
+    out = action(x).square().sum()
+    first = torch.autograd.grad(out, x, retain_graph=True)[0]
+    torch.testing.assert_close(torch.autograd.grad(out, x)[0], first, rtol=0, atol=0)
+
+
+def test_action_leaves_frozen_parameters_without_gradient():
+    action = Action(channels=32)
+    set_num_segments(action, 2)
+    action.ce_expand.weight.requires_grad_(False)
+    action(torch.randn(4, 32, 3, 3)).sum().backward()
+    assert action.ce_expand.weight.grad is None
+    assert all(p.grad is not None for p in action.parameters() if p.requires_grad)
+
+
 def test_motion_excitation_is_neutral_for_a_still_clip_and_at_the_last_frame():
     torch.manual_seed(0)
     action = Action(channels=32).eval()
     with torch.no_grad():  # K = identity: motion K * F(t+1) - F(t) is 0 for a still clip
         action.me_conv.weight.zero_()
         action.me_conv.weight[:, 0, 1, 1] = 1.0
-    set_num_segments(action, 3)
+
+    def motion(frames, num_segments):
+        """The motion path's weights (B*T, C) for frames (B*T, C, H, W)."""
+        clips = rearrange(frames, "(b t) c h w -> b t c (h w)", t=num_segments)
+        reduced, _, _ = action.summaries(clips)
+        return action.motion_attention(reduced, frames.shape[-2]).flatten(0, 1)[..., 0]
+
     still = torch.randn(1, 32, 4, 4).repeat(3, 1, 1, 1)
     moving = torch.randn(3, 32, 4, 4)
     with torch.no_grad():
         # sigmoid(0) = 0.5: the bias-free expand of zero motion
-        assert torch.equal(action.motion_attention(still), torch.full((3, 32, 1, 1), 0.5))
-        assert torch.equal(action.motion_attention(moving)[2], torch.full((32, 1, 1), 0.5))
-        assert not torch.allclose(action.motion_attention(moving)[:2], torch.tensor(0.5))
-        set_num_segments(action, 1)  # one-frame clips: only the zero step
-        assert torch.equal(action.motion_attention(moving), torch.full((3, 32, 1, 1), 0.5))
+        assert torch.equal(motion(still, 3), torch.full((3, 32), 0.5))
+        assert torch.equal(motion(moving, 3)[2], torch.full((32,), 0.5))
+        assert not torch.allclose(motion(moving, 3)[:2], torch.tensor(0.5))
+        # one-frame clips: only the zero step
+        assert torch.equal(motion(moving, 1), torch.full((3, 32), 0.5))
 
 
 def test_action_resnet50_has_the_published_parameter_count():

@@ -27,7 +27,10 @@ Choices (the paper leaves them open):
 - The d x d matrices are built only when d <= C. Otherwise the Gram identity
   ||A A^T - B B^T||_F^2 = ||A^T A||_F^2 - 2 ||A^T B||_F^2 + ||B^T B||_F^2 works on C x C matrices
   (fewer operations and less memory when d > C); rounding can leave it slightly negative, so it
-  is clamped at 0. `path` forces either form. Both run in float32 (or float64) outside autocast.
+  is clamped at 0. Its backward is written out (`GramDistance`): it keeps only the C x C Gram
+  matrices and recomputes the normalized features, so forward + backward at d = 6272, C = 256
+  peaks at about 1/30 of the d x d form's memory (benchmarks/perf.py). `path` forces either
+  form. Both run in float32 (or float64) outside autocast.
 - `max_term` (optional) clamps each sample's ssa^{m,n} from above to guard early training. A
   clamped value is a constant: it passes no gradient at all, so a sample whose term reaches the
   clamp stops being aligned until its term falls below it.
@@ -39,7 +42,6 @@ Choices (the paper leaves them open):
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 
 
 def focal_rho(cls_loss_m, cls_loss_n, beta=2.0):
@@ -49,33 +51,83 @@ def focal_rho(cls_loss_m, cls_loss_n, beta=2.0):
     return F.relu(torch.expm1(beta * delta))
 
 
-def positions(feat, normalize="position", eps=1e-12):
-    """Features (B, C, T, H, W) or (B, C, H, W) -> normalized (B, d, C) matrices A, corr = A A^T."""
+def normalized(feat, normalize="position", eps=1e-12):
+    """Features (B, C, T, H, W) or (B, C, H, W) -> (A^T, norms): the normalized (B, C, d) matrices
+    (corr = A A^T) in the features' own layout, and the norms they were divided by (before the
+    clamp at eps), (B, 1, d) for "position" and (B, C, 1) for "channel"."""
     if feat.dim() not in (4, 5):
         raise ValueError(f"expected features (B, C, T, H, W) or (B, C, H, W), got {feat.shape}")
-    x = rearrange(feat, "b c ... -> b (...) c")
+    x = feat.flatten(2)
     if normalize == "position":
-        return F.normalize(x - x.mean(dim=2, keepdim=True), dim=2, eps=eps)
-    if normalize == "channel":
-        return F.normalize(x, dim=1, eps=eps)
-    raise ValueError(f"normalize must be 'position' or 'channel', got {normalize!r}")
+        x, dim = x - x.mean(dim=1, keepdim=True), 1
+    elif normalize == "channel":
+        dim = 2
+    else:
+        raise ValueError(f"normalize must be 'position' or 'channel', got {normalize!r}")
+    norms = torch.linalg.vector_norm(x, dim=dim, keepdim=True)
+    return x / norms.clamp_min(eps), norms
 
 
 def squared_norm(x):
     return x.square().sum(dim=(1, 2))
 
 
-def correlation_distance_sq(a, b, path="auto"):
-    """||A A^T - B B^T||_F^2 per sample for (B, d, C_a) and (B, d, C_b) matrices: the d x d form
-    when d <= min(C_a, C_b) ("corr"), the Gram identity otherwise ("gram")."""
+class GramDistance(torch.autograd.Function):
+    """||A A^T - B B^T||_F^2 per sample by the Gram identity, from the raw features of network m
+    (B, C_m, ...) and the detached ones of network n (B, C_n, ...), clamped at 0.
+
+    Autograd would keep the normalized and centered d x C matrices for backward and build several
+    more of them there. This forward keeps only the features (the caller holds them anyway), the
+    C x C Gram matrices and the d or C norms; backward recomputes A and B, so its peak is three
+    d x C matrices: A, B and the gradient. With a = A^T, b = B^T (C x d) and G_aa = a a^T,
+    G_ab = a b^T, the value is ||G_aa||^2 - 2 ||G_ab||^2 + ||G_bb||^2 and its gradient in a is
+    4 (G_aa a - G_ab b); F.normalize's backward then maps that to the features."""
+
+    @staticmethod
+    def forward(ctx, feat_m, feat_n, normalize, eps):
+        a, norms = normalized(feat_m, normalize, eps)
+        b, _ = normalized(feat_n, normalize, eps)
+        gram_aa, gram_ab = a @ a.transpose(1, 2), a @ b.transpose(1, 2)
+        value = squared_norm(gram_aa) - 2 * squared_norm(gram_ab) + squared_norm(
+            b @ b.transpose(1, 2))
+        ctx.save_for_backward(feat_m, feat_n, norms, gram_aa, gram_ab, value)
+        ctx.normalize, ctx.eps = normalize, eps
+        return value.clamp(min=0)  # rounding can leave it slightly negative
+
+    @staticmethod
+    def backward(ctx, grad_value):
+        feat_m, feat_n, norms, gram_aa, gram_ab, value = ctx.saved_tensors
+        a, _ = normalized(feat_m, ctx.normalize, ctx.eps)
+        b, _ = normalized(feat_n, ctx.normalize, ctx.eps)
+        grad = torch.bmm(gram_aa, a).baddbmm_(gram_ab, b, alpha=-1)
+        del b
+        scale = torch.where(value >= 0, 4 * grad_value, torch.zeros_like(grad_value))  # clamp
+        grad.mul_(scale[:, None, None])
+        # a = x / max(norm, eps): grad_x = (grad - a <a, grad>) / norm, or grad / eps where the
+        # clamp held (its gradient is 0); <., .> over the normalized axis
+        dim = 1 if ctx.normalize == "position" else 2
+        projected = norms >= ctx.eps
+        grad.sub_(a * torch.where(projected, (a * grad).sum(dim, keepdim=True), 0))
+        grad.div_(norms.clamp_min(ctx.eps))
+        # "position" centers x over the channels first; that map's backward (subtracting the
+        # channel mean) changes nothing here: grad = a (a^T a - b^T b) up to the per-position
+        # steps above, a combination of a's already centered columns
+        return grad.view_as(feat_m), None, None, None
+
+
+def correlation_distance_sq(feat_m, feat_n, normalize="position", path="auto", eps=1e-12):
+    """||A A^T - B B^T||_F^2 per sample for features (B, C_m, ...) and (B, C_n, ...) with the same
+    d positions: the d x d form when d <= min(C_m, C_n) ("corr"), the Gram identity otherwise
+    ("gram"). feat_n is detached."""
+    d, channels = feat_m[0, 0].numel(), min(feat_m.shape[1], feat_n.shape[1])
     if path == "auto":
-        path = "corr" if a.shape[1] <= min(a.shape[2], b.shape[2]) else "gram"
+        path = "corr" if d <= channels else "gram"
     if path == "corr":
-        return squared_norm(a @ a.transpose(1, 2) - b @ b.transpose(1, 2))
+        a, _ = normalized(feat_m, normalize, eps)
+        b, _ = normalized(feat_n.detach(), normalize, eps)
+        return squared_norm(a.transpose(1, 2) @ a - b.transpose(1, 2) @ b)
     if path == "gram":
-        at, bt = a.transpose(1, 2), b.transpose(1, 2)
-        value = squared_norm(at @ a) - 2 * squared_norm(at @ b) + squared_norm(bt @ b)
-        return value.clamp(min=0)
+        return GramDistance.apply(feat_m, feat_n.detach(), normalize, eps)
     raise ValueError(f"path must be 'auto', 'corr' or 'gram', got {path!r}")
 
 
@@ -92,15 +144,13 @@ def ssa_loss(feat_m, feat_n, cls_loss_m, cls_loss_n, *, beta=2.0, normalize="pos
     # float32 at least and no autocast: in half precision the squared correlations overflow.
     dtype = torch.promote_types(feat_m.dtype, torch.float32)
     with torch.autocast(feat_m.device.type, enabled=False):
-        a = positions(feat_m.to(dtype), normalize)
-        b = positions(feat_n.detach().to(dtype), normalize)
-        fro2 = correlation_distance_sq(a, b, path)
+        fro2 = correlation_distance_sq(feat_m.to(dtype), feat_n.to(dtype), normalize, path)
     if distance == "fro2":
         dist = fro2
     elif distance == "rms":
         positive = fro2 > 0
         dist = torch.where(positive, fro2.clamp(min=torch.finfo(fro2.dtype).tiny).sqrt(),
-                           torch.zeros_like(fro2)) / a.shape[1]
+                           torch.zeros_like(fro2)) / feat_m[0, 0].numel()
     else:
         raise ValueError(f"distance must be 'fro2' or 'rms', got {distance!r}")
     rho = (focal_rho(cls_loss_m, cls_loss_n, beta).expand_as(dist) if focal

@@ -16,13 +16,25 @@ convolution is bias-free and the motion path's BatchNorm is affine. Per block wi
 channels and r = C // 16 that is 3C (shift) + 27 (STE) + 2Cr + 3r^2 (CE) + 2Cr + 2r + 9r (ME);
 over ResNet-50's 16 blocks 4,217,820, so ResNet-50 + ACTION with 83 classes has 27,895,919
 parameters, the 27.9M of the MSD paper's Table I (TSN/TSM: 23,678,099).
+
+How it is computed (the values are those of the description above, to float rounding): the
+three paths only read the shifted x through small summaries, its 1x1 reduction, its channel
+mean and its spatial mean (in backward, one batched matrix product gives all three's
+gradients), and
+(x + x M_ste) + (x + x M_ce) + (x + x M_me) = x * M_ste + x * (3 + M_ce + M_me). Training runs
+the module as one autograd Function (`ActionFunction`) that writes its backward for the
+full-size tensors (the shift, the summaries, the excitation) and lets autograd do the small
+attention networks: per block, two full-size tensors are made in forward and two in backward
+(autograd of the plain code made about twelve; on CPU each new one costs its page faults).
 """
 
+import torch
 import torch.nn.functional as F
-from einops import rearrange, reduce
+from einops import rearrange
 from torch import nn
+from torch.autograd.function import once_differentiable
 
-from .temporal_shift import ClipLayer, LearnableShift
+from .temporal_shift import ClipLayer, LearnableShift, mix_frames
 
 
 class Action(ClipLayer):
@@ -43,37 +55,126 @@ class Action(ClipLayer):
         self.me_expand = nn.Conv2d(reduced, channels, kernel_size=1, bias=False)
 
     def forward(self, x):
-        x = self.shift(x)
-        # (x + x*M_ste) + (x + x*M_ce) + (x + x*M_me) = x * (M_ste + (3 + M_ce + M_me)): the
-        # per-channel maps are added at their (B*T, C, 1, 1) size first, so one full-size sum
-        # and one product remain (and backward reduces the full-size gradient once per shape).
-        channel = 3 + self.channel_attention(x) + self.motion_attention(x)
-        return x * (self.spatiotemporal_attention(x) + channel)
+        clips = rearrange(x.contiguous(), "(b t) c h w -> b t c (h w)", t=self.segments())
+        if self.training and torch.is_grad_enabled():
+            out = ActionFunction.apply(clips, x.shape[-2], self, *self.parameters())
+        else:  # inference and (traced) export: plain ops, no Python Function in the graph
+            shifted = mix_frames(clips, self.taps())
+            spatial, channel = self.attention(*self.summaries(shifted), height=x.shape[-2])
+            out = excite(shifted, spatial, channel)
+        return rearrange(out, "b t c (h w) -> (b t) c h w", h=x.shape[-2])
 
-    def spatiotemporal_attention(self, x):
-        """(B*T, 1, H, W): one map per frame from a 3D conv over the clip's channel means."""
-        # torch's mean over dim 1, not einops' reduce, which moves c last first: its backward
-        # then writes a (b t h w c) gradient that is added, transposed, to x's (b t c h w) one
-        pooled = rearrange(x.mean(dim=1, keepdim=True), "(b t) 1 h w -> b 1 t h w",
-                           t=self.segments())
-        return rearrange(self.ste_conv(pooled), "b 1 t h w -> (b t) 1 h w").sigmoid()
+    def taps(self):
+        """The shift's (C, 3) taps for `mix_frames`."""
+        return self.shift.conv.weight[:, 0]
 
-    def channel_attention(self, x):
-        """(B*T, C, 1, 1): SE-style channel weights with a temporal conv between squeeze and
-        expand."""
-        squeezed = self.ce_squeeze(reduce(x, "n c h w -> n c 1 1", "mean"))
-        sequences = rearrange(squeezed, "(b t) r 1 1 -> b r t", t=self.segments())
-        temporal = rearrange(F.relu(self.ce_temporal(sequences)), "b r t -> (b t) r 1 1")
-        return self.ce_expand(temporal).sigmoid()
+    def summaries(self, shifted):
+        """Shifted clips (B, T, C, L) -> the motion path's 1x1 reduction (B, T, r, L), the
+        channel means (B, T, L) and the spatial means (B, T, C)."""
+        return (self.me_squeeze.weight.flatten(1) @ shifted, shifted.mean(dim=2),
+                shifted.mean(dim=3))
 
-    def motion_attention(self, x):
-        """(B*T, C, 1, 1): channel weights from the motion K * F(t+1) - F(t), 0 at the last
-        frame (MSD eq. 1)."""
-        features = self.me_bn(self.me_squeeze(x))
+    def attention(self, reduced, channel_means, spatial_means, *, height):
+        """The paths' maps from the summaries: M_ste (B, T, 1, L) and 3 + M_ce + M_me
+        (B, T, C, 1)."""
+        return (self.spatiotemporal_attention(channel_means, height),
+                3 + self.channel_attention(spatial_means) + self.motion_attention(reduced, height))
+
+    def spatiotemporal_attention(self, channel_mean, height):
+        """(B, T, L) channel means -> (B, T, 1, L): one map per frame from a 3D conv over the
+        clip."""
+        pooled = rearrange(channel_mean, "b t (h w) -> b 1 t h w", h=height)
+        return rearrange(self.ste_conv(pooled), "b 1 t h w -> b t 1 (h w)").sigmoid()
+
+    def channel_attention(self, means):
+        """(B, T, C) spatial means -> (B, T, C, 1): SE-style channel weights with a temporal conv
+        between squeeze and expand (the 1x1 convs of a 1 x 1 map are matrix products)."""
+        squeezed = rearrange(F.linear(means, self.ce_squeeze.weight.flatten(1)), "b t r -> b r t")
+        temporal = rearrange(F.relu(self.ce_temporal(squeezed)), "b r t -> b t r")
+        return F.linear(temporal, self.ce_expand.weight.flatten(1)).sigmoid().unsqueeze(-1)
+
+    def motion_attention(self, reduced, height):
+        """(B, T, r, L) reduced frames -> (B, T, C, 1): channel weights from the motion
+        K * F(t+1) - F(t), 0 at the last frame (MSD eq. 1)."""
+        frames = rearrange(reduced, "b t r (h w) -> (b t) r h w", h=height)
+        features = self.me_bn(frames)
         # the spatial mean of K * F(t+1) - F(t) as a difference of means (the mean is linear):
         # no full-resolution difference maps
-        frames = reduce(features, "(b t) r h w -> b t r", "mean", t=self.segments())
-        transformed = reduce(self.me_conv(features), "(b t) r h w -> b t r", "mean",
-                             t=self.segments())
-        motion = F.pad(transformed[:, 1:] - frames[:, :-1], (0, 0, 0, 1))  # 0 after the last frame
-        return self.me_expand(rearrange(motion, "b t r -> (b t) r 1 1")).sigmoid()
+        means = rearrange(features.mean(dim=(2, 3)), "(b t) r -> b t r", t=reduced.shape[1])
+        transformed = rearrange(self.me_conv(features).mean(dim=(2, 3)), "(b t) r -> b t r",
+                                t=reduced.shape[1])
+        motion = F.pad(transformed[:, 1:] - means[:, :-1], (0, 0, 0, 1))  # 0 after the last frame
+        return F.linear(motion, self.me_expand.weight.flatten(1)).sigmoid().unsqueeze(-1)
+
+
+def excite(shifted, spatial, channel):
+    """shifted * (spatial + channel) without the full-size sum of the two maps."""
+    return (shifted * channel).addcmul_(shifted, spatial)
+
+
+class ActionFunction(torch.autograd.Function):
+    """Action's forward in training, with the backward of its full-size part written out.
+
+    Saved: the input clips (the block keeps them alive anyway) and the shifted clips; the
+    attention networks' small graph (from the summaries to the maps) is kept on ctx and
+    differentiated with torch.autograd.grad in backward. With g the output gradient, s the
+    shifted clips and W the motion path's 1x1 reduction:
+      d spatial = sum_c g s,  d channel = sum_L g s,
+      d s = g * channel + g * spatial + W^T d reduced + d channel means / C
+            + d spatial means / L  (one batched GEMM for the last three),
+      d W = sum d reduced s^T,  d clips = the shift's transpose (its taps reversed) of d s,
+      d taps = products of d s and the clips one frame apart (a (C, T, T) batched GEMM).
+    """
+
+    @staticmethod
+    def forward(ctx, clips, height, action, *params):
+        shifted = mix_frames(clips, action.taps())
+        summaries = action.summaries(shifted)
+        with torch.enable_grad():  # the small graph: summaries -> maps
+            summaries = [summary.requires_grad_() for summary in summaries]
+            spatial, channel = action.attention(*summaries, height=height)
+        ctx.save_for_backward(clips, shifted)
+        ctx.action, ctx.graph = action, (summaries, spatial, channel)
+        return excite(shifted, spatial.detach(), channel.detach())
+
+    @staticmethod
+    @once_differentiable  # the backward's own ops are not differentiated (no double backward)
+    def backward(ctx, grad):
+        clips, shifted = ctx.saved_tensors
+        action, (summaries, spatial, channel) = ctx.action, ctx.graph
+        batch, frames, channels, positions = clips.shape
+        grad = grad.contiguous()
+        product = grad * shifted
+        grad_maps = product.sum(dim=2, keepdim=True), product.sum(dim=3, keepdim=True)
+        params = list(action.parameters())
+        direct = {action.shift.conv.weight, action.me_squeeze.weight}  # done by hand below
+        wanted = [p for p, needed in zip(params, ctx.needs_input_grad[3:], strict=True)
+                  if needed and p not in direct]
+        # retain_graph: the small graph lives as long as this node (a backward with
+        # retain_graph=True can run this again)
+        grad_reduced, grad_channel_means, grad_spatial_means, *grad_wanted = torch.autograd.grad(
+            (spatial, channel), (*summaries, *wanted), grad_maps, retain_graph=True)
+
+        grad_shifted = torch.mul(grad, channel, out=product).addcmul_(grad, spatial)
+        # W^T d reduced + (1 / C) d channel means + (d spatial means / L) 1^T, per frame
+        weight = action.me_squeeze.weight.flatten(1)
+        left = torch.cat([weight.T.expand(batch, frames, -1, -1),
+                          torch.full_like(grad_spatial_means, 1 / channels).unsqueeze(-1),
+                          (grad_spatial_means / positions).unsqueeze(-1)], dim=-1)
+        right = torch.cat([grad_reduced, grad_channel_means.unsqueeze(2),
+                           torch.ones_like(grad_channel_means).unsqueeze(2)], dim=2)
+        grad_shifted.flatten(0, 1).baddbmm_(left.flatten(0, 1), right.flatten(0, 1))
+        grad_clips = mix_frames(grad_shifted, action.taps().flip(1))
+
+        grads = dict(zip(wanted, grad_wanted, strict=True))
+        grad_weight = torch.bmm(grad_reduced.flatten(0, 1),
+                                shifted.flatten(0, 1).transpose(1, 2)).sum(0)
+        grads[action.me_squeeze.weight] = grad_weight.view_as(action.me_squeeze.weight)
+        # (C, T, T) products of d s frame t and clips frame t' over positions and clips; tap 0
+        # carried frame t-1 into t (offset -1), tap 1 frame t, tap 2 frame t+1
+        products = sum(torch.bmm(g.transpose(0, 1), c.permute(1, 2, 0))
+                       for g, c in zip(grad_shifted, clips, strict=True))
+        grad_taps = torch.stack([products.diagonal(offset, dim1=1, dim2=2).sum(-1)
+                                 for offset in (-1, 0, 1)], dim=1)
+        grads[action.shift.conv.weight] = grad_taps.unsqueeze(1)
+        return (grad_clips, None, None, *[grads.get(p) for p in params])

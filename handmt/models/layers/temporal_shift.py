@@ -60,9 +60,23 @@ class TemporalShift(ClipLayer):
         return rearrange(shift_frames(clips, self.fold_div), "b t c h w -> (b t) c h w")
 
 
+def mix_frames(clips, taps):
+    """Each channel's depthwise temporal correlation with 3 taps, zero-padded: clips (B, T, C, L),
+    taps (C, 3) -> out[:, t] = taps[:, 0] * clips[:, t-1] + taps[:, 1] * clips[:, t]
+    + taps[:, 2] * clips[:, t+1] (a Conv1d(k=3, padding=1, groups=C) over each position's frames).
+
+    Three multiply-adds on frame-offset views of the (b t) c h w memory: no layout change, no
+    copy. Its transpose (for a backward) is the correlation with the taps reversed."""
+    out = clips * taps[:, 1, None]
+    out[:, 1:].addcmul_(clips[:, :-1], taps[:, 0, None])
+    out[:, :-1].addcmul_(clips[:, 1:], taps[:, 2, None])
+    return out
+
+
 class LearnableShift(ClipLayer):
     """ACTION-Net's shift: a depthwise temporal Conv1d (k=3, no bias) over each pixel's frames,
-    initialized to TSM's shift (equal to `shift_frames` at initialization) and trainable."""
+    initialized to TSM's shift (equal to `shift_frames` at initialization) and trainable.
+    Action holds one for its taps and runs `mix_frames` itself, inside its autograd Function."""
 
     def __init__(self, channels, fold_div=8):
         super().__init__()
@@ -75,11 +89,8 @@ class LearnableShift(ClipLayer):
             self.conv.weight.copy_(F.one_hot(taps, 3).unsqueeze(1))
 
     def forward(self, x):
-        # self.conv over each pixel's frames, computed as a (3, 1) depthwise Conv2d on
-        # (b, c, t, h*w): the same values, but the conv kernels run these few long rows about
-        # twice as fast as a Conv1d runs B*H*W sequences of T frames (CPU; perf.py keeps that
-        # version as the reference).
-        clips = rearrange(x, "(b t) c h w -> b c t (h w)", t=self.segments())
-        shifted = F.conv2d(clips, self.conv.weight.unsqueeze(-1), padding=(1, 0),
-                           groups=self.conv.groups)
-        return rearrange(shifted, "b c t (h w) -> (b t) c h w", h=x.shape[-2])
+        # self.conv's values, computed by `mix_frames` in the frames' own layout: no
+        # transposing copies in and out, which the conv needs (frames as the last axis)
+        clips = rearrange(x.contiguous(), "(b t) c h w -> b t c (h w)", t=self.segments())
+        shifted = mix_frames(clips, self.conv.weight[:, 0])
+        return rearrange(shifted, "b t c (h w) -> (b t) c h w", h=x.shape[-2])

@@ -28,7 +28,11 @@ WRITE_CHUNK = 64  # frames decoded at a time while building: bounds the memory o
 
 def cache_home():
     """Where handmt keeps generated data and clip caches: $HANDMT_CACHE, else ~/.cache/handmt."""
-    return Path(os.environ.get("HANDMT_CACHE") or Path.home() / ".cache" / "handmt").expanduser()
+    home = Path(os.environ.get("HANDMT_CACHE") or Path.home() / ".cache" / "handmt").expanduser()
+    if home.exists() and not home.is_dir():
+        raise ValueError(f"the cache folder {home} ($HANDMT_CACHE, else ~/.cache/handmt) is a "
+                         "file")
+    return home
 
 
 def digest(value):

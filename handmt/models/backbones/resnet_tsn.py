@@ -21,6 +21,8 @@ import timm
 from einops import rearrange
 from torch import nn
 
+from ...config import ConfigError
+from ...registry import closest
 from ..layers import Action, TemporalShift, set_num_segments
 from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
 
@@ -34,7 +36,8 @@ class ResNetTSN(nn.Module):
                  last_stage: Literal["res2", "res3", "res4", "res5"] = "res5"):
         super().__init__()
         if arch not in timm.list_models("resnet*"):
-            raise ValueError(f"arch {arch!r} is not a timm ResNet")
+            raise ConfigError("arch", f"{arch!r} is not a timm ResNet"
+                              f"{closest(arch, timm.list_models('resnet*'))}")
         self.modality = modality
         # zero_init_last=False: every block's last BN starts at 1 as in torchvision's ResNet, which
         # TSM's and ACTION-Net's code build on; timm's zero start would make each block the

@@ -72,17 +72,20 @@ def summary_writer():
     return SummaryWriter
 
 
+def write_log(path, records):
+    """`path` (log.jsonl) rewritten atomically with one JSON line per record."""
+    with atomic_write(path) as temp:
+        temp.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+
 class RunLog:
-    """Epoch records: `records` (which every checkpoint stores), `save()` rewrites
-    `out_dir/log.jsonl` from them; with `tensorboard` on and installed also scalars in
-    `out_dir/tensorboard/` (`train_total` as `train/total`). `records` are those of the
-    checkpoint resumed (none for a new run), and the file is rewritten from them at once: records
-    of epochs after the checkpoint are dropped, one that a kill kept from the file is restored."""
+    """Epoch records: `records` (which every checkpoint stores; a resumed run starts with its
+    checkpoint's), `save()` rewrites `out_dir/log.jsonl` from them; with `tensorboard` on and
+    installed also scalars in `out_dir/tensorboard/` (`train_total` as `train/total`)."""
 
     def __init__(self, out_dir, records, tensorboard=True):
         self.path = out_dir / LOG
         self.records = list(records)
-        self.save()
         writer = summary_writer() if tensorboard else None
         self.board = writer(str(out_dir / TENSORBOARD)) if writer else None
 
@@ -95,8 +98,7 @@ class RunLog:
             self.board.flush()
 
     def save(self):
-        with atomic_write(self.path) as temp:
-            temp.write_text("".join(json.dumps(record) + "\n" for record in self.records))
+        write_log(self.path, self.records)
 
     def __enter__(self):
         return self
@@ -149,9 +151,9 @@ def run_config(cfg):
     return {k: v for k, v in cfg.items() if k != "_source"}
 
 
-def resume_state(path, cfg, epochs, force):
-    """The checkpoint at `path`, checked: it holds every RESUME_KEYS entry, its config is `cfg`
-    (or `force` accepts the differences, with a notice) and it has epochs left to train."""
+def resume_state(path, cfg, force):
+    """The checkpoint at `path`, checked: it holds every RESUME_KEYS entry and its config is
+    `cfg` (or `force` accepts the differences, with a notice)."""
     state = load_checkpoint(path)
     missing = [key for key in RESUME_KEYS if key not in state]
     if missing:
@@ -165,9 +167,6 @@ def resume_state(path, cfg, epochs, force):
     if differences:
         print(f"handmt: --force: resuming {path} with {'; '.join(differences)} (the optimizer "
               "and schedule continue from their saved state)", file=sys.stderr)
-    if state["epoch"] >= epochs:
-        raise ValueError(f"{path} has trained {state['epoch']} epochs and train.epochs is "
-                         f"{epochs}: nothing left to resume")
     return state
 
 
@@ -224,7 +223,12 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
                                 epochs=opts.epochs)
     start_epoch, records = 0, []
     if resume:
-        state = resume_state(out_dir / CHECKPOINT, cfg, opts.epochs, force)
+        state = resume_state(out_dir / CHECKPOINT, cfg, force)
+        if main:  # the log as the checkpoint committed it: drops records written after it,
+            write_log(out_dir / LOG, state["log"])  # restores one a kill kept from the file
+        if state["epoch"] >= opts.epochs:
+            raise ValueError(f"{out_dir / CHECKPOINT} has trained {state['epoch']} epochs and "
+                             f"train.epochs is {opts.epochs}: nothing left to resume")
         load_model_state(model, state, out_dir / CHECKPOINT)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -184,6 +184,9 @@ def main():
     p.add_argument("--work", help="working folder (default: a temporary one, removed after)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "soak"))
     args = p.parse_args()
+    # A shell that starts this script in the background ignores SIGINT, and the trainings would
+    # inherit that: they get Python's default handler instead.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="handmt-soak-"))
     try:
         result = soak(args, work)

@@ -123,8 +123,10 @@ def prepare_run_folder(out_dir, resume, overwrite):
         raise ValueError(f"{out_dir} already holds a run ({', '.join(found)}): --resume "
                          "continues it, --overwrite replaces it")
     for name in found:
-        path = out_dir / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if (out_dir / name).is_dir():
+            shutil.rmtree(out_dir / name)
+        else:
+            (out_dir / name).unlink()
 
 
 def flatten(cfg, prefix=""):

@@ -1,16 +1,17 @@
 """Soak test of training's crash safety: kill `handmt train` at random moments, resume, compare.
 
-    python benchmarks/soak.py [--kills 20] [--epochs 40] [--seed 0] [--work DIR] [--out DIR]
+    python benchmarks/soak.py [--kills 20] [--epochs 60] [--seed 0] [--work DIR] [--out DIR]
 
 A tiny run (configs/cpu_fpha_tsn.yaml on a 3-class synthetic FPHA set of 32-pixel crops,
 ResNet-10t, the HDF5 clip cache on, one thread) is trained once without interruption (the
 reference), then again while this script kills it `--kills` times at random moments, SIGKILL or
 SIGINT (Ctrl-C) at random, each time restarting it: with --resume once a checkpoint exists, with
---overwrite before. A quarter of the kills land in the start-up (imports, cache building,
-checks), at a time drawn uniformly over the reference's start-up; the others once training has
-begun (the run writes config.yaml just before its first epoch), at a time drawn uniformly over
-two of the reference's epochs: in training steps, validation, checkpoint and log writes. A kill
-is counted "during a write" when a temporary file of atomic.py exists right after it.
+--overwrite before. A quarter of the kills aim at the start-up (imports, cache building,
+checks), at a time drawn uniformly over the reference's start-up; the others at training once it
+has begun (the run writes config.yaml just before its first epoch), at a time drawn uniformly
+over two of the reference's epochs: training steps, validation, checkpoint and log writes. Where
+each kill landed is counted (start-up or training), and "during a write" when a temporary file
+of atomic.py exists right after it.
 
 Checked after every kill: the checkpoint loads and has not gone back (committed epochs lost),
 log.jsonl holds exactly the checkpoint's records or is one record behind it (a kill between the
@@ -75,12 +76,17 @@ def committed_epoch(run):
     return load_checkpoint(run / CHECKPOINT)["epoch"] if (run / CHECKPOINT).exists() else 0
 
 
-def training_started(process, run, since):
-    """Wait until `process` has written run/config.yaml (after `since`); False if it exits
-    first."""
+def in_training(run, since):
+    """Whether the training started at `since` has begun its epochs (it writes run/config.yaml
+    just before the first)."""
     config = run / "config.yaml"
+    return config.exists() and config.stat().st_mtime >= since
+
+
+def training_started(process, run, since):
+    """Wait until `process` is `in_training`; False if it exits first."""
     while process.poll() is None:
-        if config.exists() and config.stat().st_mtime >= since:
+        if in_training(run, since):
             return True
         time.sleep(0.02)
     return False
@@ -104,32 +110,39 @@ def soak(args, work):
     kills = {"SIGKILL": 0, "SIGINT": 0}
     phases = {"start-up": 0, "training": 0}
     during_write, restarts, epochs_lost, log_faults, exit_codes = 0, 0, 0, [], {}
+    slowest_exit = 0.0
     started = time.time()
     while committed_epoch(run) < args.epochs:
         committed = committed_epoch(run)
         flag = "--resume" if committed else "--overwrite"
         since = time.time()
-        process = subprocess.Popen(command(root, args.epochs, run, flag), env=environment(cache),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         restarts += 1
-        killed = None
+        stderr = work / f"restart-{restarts}.stderr"
+        with open(stderr, "w") as sink:
+            process = subprocess.Popen(command(root, args.epochs, run, flag),
+                                       env=environment(cache), stdout=subprocess.DEVNULL,
+                                       stderr=sink)
+        killed, phase, delay, exit_seconds = None, None, None, None
         if sum(kills.values()) < args.kills:
-            phase = "start-up" if rng.random() < 0.25 else "training"
-            delay = rng.uniform(0, startup if phase == "start-up" else 2 * epoch_seconds)
-            if phase == "start-up" or training_started(process, run, since):
+            aim = "start-up" if rng.random() < 0.25 else "training"
+            delay = rng.uniform(0, startup if aim == "start-up" else 2 * epoch_seconds)
+            if aim == "start-up" or training_started(process, run, since):
                 try:
                     process.wait(timeout=delay)
                 except subprocess.TimeoutExpired:
                     killed = rng.choice(list(kills))
+                    phase = "training" if in_training(run, since) else "start-up"
+                    signalled = time.time()
                     process.send_signal(getattr(signal, killed))
                     process.wait()
+                    exit_seconds = time.time() - signalled
+                    slowest_exit = max(slowest_exit, exit_seconds)
                     kills[killed] += 1
                     phases[phase] += 1
                     during_write += bool(temp_files(run, cache))
         code = process.wait()
-        stderr = process.stderr.read().decode()
         if not killed and code != 0:
-            raise SystemExit(f"restart {restarts} failed with exit code {code}:\n{stderr}")
+            raise SystemExit(f"restart {restarts} failed with exit code {code}, see {stderr}")
         exit_codes[str(code)] = exit_codes.get(str(code), 0) + 1
         now = committed_epoch(run)
         epochs_lost += max(0, committed - now)
@@ -137,8 +150,10 @@ def soak(args, work):
         expected = list(range(1, now + 1))
         if records not in (expected, expected[:-1]):
             log_faults.append(f"after restart {restarts}: log epochs {records}, checkpoint {now}")
-        print(f"restart {restarts}: {killed or 'not killed'} (exit {code}), checkpoint epoch "
-              f"{committed} -> {now}", flush=True)
+        when = f" in {phase} after {delay:.1f} s, exited {exit_seconds:.1f} s later" if killed \
+            else ""
+        print(f"restart {restarts}: {killed or 'not killed'}{when} (exit {code}), checkpoint "
+              f"epoch {committed} -> {now}", flush=True)
     soak_seconds = time.time() - started
 
     reference = load_checkpoint(work / "reference" / CHECKPOINT)["model"]
@@ -159,6 +174,7 @@ def soak(args, work):
         "bytes_left_behind": sum(p.stat().st_size for p in leftovers),
         "weights_identical": not differing and reference.keys() == resumed.keys(),
         "differing_tensors": differing,
+        "slowest_exit_after_a_signal_seconds": round(slowest_exit, 1),
         "reference_seconds": round(reference_seconds, 1), "startup_seconds": round(startup, 1),
         "epoch_seconds": round(epoch_seconds, 2),
         "soak_seconds": round(soak_seconds, 1), "seed": args.seed,
@@ -179,7 +195,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kills", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", help="working folder (default: a temporary one, removed after)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "soak"))

@@ -321,6 +321,7 @@ def test_a_bit_flip_in_the_cache_is_caught_and_the_cache_rebuilt(tmp_path):
     root = write_mini_fpha(tmp_path / "fpha")
     dataset, _ = load_cached(root, tmp_path / "cache")
     path = dataset.cache.path
+    built = path.stat().st_ino
     with h5py.File(path) as file:
         offset = file["rgb"].id.get_chunk_info(3).byte_offset  # row 3: video 0, frame 3
     with open(path, "r+b") as file:
@@ -328,12 +329,29 @@ def test_a_bit_flip_in_the_cache_is_caught_and_the_cache_rebuilt(tmp_path):
         byte = file.read(1)
         file.seek(offset + 5)
         file.write(bytes([byte[0] ^ 0x10]))
-    fresh = load_cached(root, tmp_path / "cache")[0]  # the signature still matches
-    assert fresh.cache.path.stat().st_ino == path.stat().st_ino
+    fresh = load_cached(root, tmp_path / "cache")[0]
+    assert path.stat().st_ino == built  # the signature still matches: the file is kept
     with pytest.warns(UserWarning, match=f"{path}: damaged cache .*; rebuilding it"):
         frames = fresh.cache.read(0, [3, 1])
+    assert path.stat().st_ino != built
     direct = fresh.read_frames(0, [3, 1])
     for key in direct:
         np.testing.assert_array_equal(frames[key], direct[key], err_msg=key)
     assert path.stat().st_mode & 0o777 == umask_mode()
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_a_gesture_sample_with_a_truncated_frame_is_skipped_and_its_views_follow(tmp_path):
+    from test_gesture_datasets import write_egogesture
+
+    from handmt.data import EgoGestureDataset
+    root = write_egogesture(tmp_path / "ego", images="")
+    bad = root / "Subject03" / "Scene1" / "Color" / "rgb1" / "000016.jpg"  # in Group1.csv:2
+    truncate(bad)
+    dataset, caught = build_with_warnings(EgoGestureDataset, root, split="train", size=16,
+                                          subjects=[3], cache_dir=str(tmp_path / "cache"))
+    assert len(caught) == 1 and f"{bad}: truncated JPEG" in caught[0]
+    assert [v.name.rsplit("/", 1)[1] for v in dataset.videos] == ["Group1.csv:1",
+                                                                  "Group2.csv:1"]
+    assert dataset.labels.tolist() == [9, 1] and len(dataset) == 2
+    assert int(dataset[1]["label"]) == 1

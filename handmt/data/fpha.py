@@ -155,8 +155,8 @@ def read_image(path, flags, dtype, size):
     image = decode_image(path, flags)
     if image.dtype != dtype or image.shape[1::-1] != tuple(size):
         raise BadFrame(f"{path}: expected a {size[0]}x{size[1]} {np.dtype(dtype).name} image "
-                         f"(camera file or FPHA constants), got {image.shape[1]}x"
-                         f"{image.shape[0]} {image.dtype}")
+                       f"(camera file or FPHA constants), got {image.shape[1]}x"
+                       f"{image.shape[0]} {image.dtype}")
     return image
 
 

@@ -87,6 +87,7 @@ def read_video_frames(path, indices, gray=False):
     try:
         if not capture.isOpened():
             raise BadFrame(f"{path}: missing, or not a video OpenCV can open")
+        # the container's frame size; when it reports none, the first decoded frame's
         size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
                 int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         for position in range(max(indices) + 1):
@@ -98,6 +99,8 @@ def read_video_frames(path, indices, gray=False):
                 ok, frame = capture.retrieve()
                 if not ok:
                     raise BadFrame(f"{path}: cannot decode frame {position}")
+                if 0 in size:
+                    size = frame.shape[1::-1]
                 if frame.shape[1::-1] != size:
                     raise BadFrame(f"{path}: frame {position} is {frame.shape[1]}x"
                                    f"{frame.shape[0]}, the video {size[0]}x{size[1]}")

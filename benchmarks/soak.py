@@ -7,11 +7,11 @@ ResNet-10t, the HDF5 clip cache on, one thread) is trained once without interrup
 reference), then again while this script kills it `--kills` times at random moments, SIGKILL or
 SIGINT (Ctrl-C) at random, each time restarting it: with --resume once a checkpoint exists, with
 --overwrite before. A quarter of the kills aim at the start-up (imports, cache building,
-checks), at a time drawn uniformly over the reference's start-up; the others at training once it
-has begun (the run writes config.yaml just before its first epoch), at a time drawn uniformly
-over two of the reference's epochs: training steps, validation, checkpoint and log writes. Where
-each kill landed is counted (start-up or training), and "during a write" when a temporary file
-of atomic.py exists right after it.
+checks), at a time drawn uniformly over the last start-up measured (the reference's at first);
+the others at training once it has begun (the run writes config.yaml just before its first
+epoch), at a time drawn uniformly over two of the reference's epochs: training steps,
+validation, checkpoint and log writes. Where each kill landed is counted (start-up or training),
+and "during a write" when a temporary file of atomic.py exists right after it.
 
 Checked after every kill: the checkpoint loads and has not gone back (committed epochs lost),
 log.jsonl holds exactly the checkpoint's records or is one record behind it (a kill between the
@@ -126,7 +126,9 @@ def soak(args, work):
         if sum(kills.values()) < args.kills:
             aim = "start-up" if rng.random() < 0.25 else "training"
             delay = rng.uniform(0, startup if aim == "start-up" else 2 * epoch_seconds)
-            if aim == "start-up" or training_started(process, run, since):
+            if aim == "training" and training_started(process, run, since):
+                startup = time.time() - since  # a resumed run's, without the cache build
+            if aim == "start-up" or in_training(run, since):
                 try:
                     process.wait(timeout=delay)
                 except subprocess.TimeoutExpired:

@@ -316,7 +316,7 @@ def run_row(row, seed, fold, args, runs_dir):
         train_seconds = sum(json.loads(line)["seconds"]
                             for line in (run_dir / LOG).read_text().splitlines())
     else:
-        train(cfg, run_dir, val_set=False, progress=not args.no_progress)
+        train(cfg, run_dir, overwrite=True, val_set=False, progress=not args.no_progress)
         train_seconds = time.time() - started
     model = build(cfg)
     load_model_state(model, load_checkpoint(run_dir / CHECKPOINT), run_dir / CHECKPOINT)

@@ -2,7 +2,7 @@
 
     handmt synth fpha --out DIR [--classes 45 --subjects 6 --seqs 2 --frames 32 --size 320 --seed 0]
     handmt synth fpha --video FILE.mp4 [--label K] [same options]   one sequence as a video
-    handmt train CONFIG [--out DIR] [--resume] [key=value ...]
+    handmt train CONFIG [--out DIR] [--resume [--force] | --overwrite] [key=value ...]
     torchrun --nproc_per_node N -m handmt.cli train ...   the same on N processes (DDP)
     handmt eval CONFIG CHECKPOINT [key=value ...]
     handmt export CONFIG CHECKPOINT [key=value ...] [--format onnx|torchscript] [--modality M]
@@ -43,7 +43,8 @@ def train(args):
     cfg = load_config(args.config, args.overrides)
     out = args.out or Path("runs") / Path(args.config).stem
     try:
-        record = run_training(cfg, out, resume=args.resume)
+        record = run_training(cfg, out, resume=args.resume, force=args.force,
+                              overwrite=args.overwrite)
         if distributed.is_main():
             print(json.dumps(record))
     finally:
@@ -132,7 +133,13 @@ def parser():
     t.add_argument("config")
     t.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. train.epochs=3")
     t.add_argument("--out", help="run folder (default runs/<config name>)")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    run = t.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt, "
+                     "trained with the same config and overrides")
+    run.add_argument("--overwrite", action="store_true", help="replace the run in OUT (without "
+                     "--resume or --overwrite a folder that holds a run is refused)")
+    t.add_argument("--force", action="store_true", help="with --resume: continue although the "
+                   "config differs from the checkpoint's (the differences are listed)")
     t.set_defaults(run=train)
 
     e = sub.add_parser("eval", help="multi-view video accuracy of a checkpoint")
@@ -181,7 +188,7 @@ def main(argv=None):
         args.overrides += extra
     try:
         args.run(args)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except (ConfigError, OSError, ValueError) as err:  # OSError: unreadable files, full disk
         print(f"handmt {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

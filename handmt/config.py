@@ -57,7 +57,11 @@ def apply_overrides(cfg, overrides):
                 raise ConfigError(".".join(parts[:i + 1]), f"is a {type(child).__name__}, "
                                   f"cannot set {key}")
             node = child
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.MarkedYAMLError as err:
+            raise ConfigError(key, f"the value {raw!r} is not valid YAML ({err.problem}); quote "
+                              "it in YAML to pass a string") from None
     return cfg
 
 

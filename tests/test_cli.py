@@ -33,9 +33,12 @@ def test_train_resume_and_eval(synth_root, tmp_path, capsys):
     assert main(["train", cfg, *tiny(synth_root), "train.epochs=1", "--out", str(out)]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["epoch"] == 1 and 0.0 <= first["val_top1"] <= 1.0
-    # overrides may follow the options too
-    assert main(["train", cfg, "--out", str(out), "--resume", *tiny(synth_root),
-                 "train.epochs=2"]) == 0
+    # overrides may follow the options too; more epochs than the checkpoint's config is a
+    # difference that --force accepts
+    resume = ["train", cfg, "--out", str(out), "--resume", *tiny(synth_root), "train.epochs=2"]
+    assert main(resume) == 2
+    assert "train.epochs: 1 -> 2" in capsys.readouterr().err
+    assert main([*resume, "--force"]) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert second["epoch"] == 2
     assert [json.loads(line)["epoch"] for line in open(out / "log.jsonl")] == [1, 2]

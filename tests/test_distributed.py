@@ -46,6 +46,7 @@ class Clips(Dataset):
 
     def __init__(self, n=12, classes=3):
         g = torch.Generator().manual_seed(0)
+        self.num_classes = classes
         self.labels = torch.arange(n) % classes
         self.clips = torch.rand(n, 2, 3, 8, 8, generator=g)
         for i, label in enumerate(self.labels):

@@ -165,7 +165,7 @@ def test_corrupt_image_error_names_the_file(tmp_path):
     bad.write_bytes(b"\xff\xd8 truncated garbage")
     dataset, _ = load(root, "test", modalities=("rgb",))
     dataset.read_frames(0, [0, 1, 2])
-    with pytest.raises(ValueError, match=f"{bad}: missing, or not an image"):
+    with pytest.raises(ValueError, match=f"{bad}: truncated JPEG"):
         dataset.read_frames(0, [2, 3])
 
 

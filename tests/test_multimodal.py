@@ -275,6 +275,8 @@ def test_width_scales_every_layer(name, feature, published):
 
 
 class Clips(torch.utils.data.Dataset):
+    num_classes = 3  # tiny_batch's labels: 0, 1, 2
+
     def __init__(self, n):
         self.batch = tiny_batch(n, size=32)
 

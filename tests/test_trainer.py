@@ -20,6 +20,7 @@ class ToyClips(Dataset):
         for i, label in enumerate(self.labels):
             self.clips[i, :, label] += 1.0
         self.unlabelled = set(unlabelled)
+        self.num_classes = classes
         self.classes = [str(c) for c in range(classes)]
 
     def __len__(self):

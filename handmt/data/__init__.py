@@ -36,6 +36,7 @@ __all__ = ["DATASETS", "EgoGestureDataset", "FPHADataset", "IsoGDDataset", "NVGe
 
 BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic", "withhold")
 PROVIDED = ("root", "split", "transform", "cache_dir", "clips", "crops")
+POSITIVE = ("num_frames", "size", "dense_stride")  # integer dataset arguments (type-checked)
 
 
 def check_config(data, path="data"):
@@ -43,6 +44,9 @@ def check_config(data, path="data"):
     dataset's MODALITIES, when it declares them), augmentation and generator keys."""
     fn, _ = DATASETS.check({k: v for k, v in data.items() if k not in BUILDER_KEYS[1:]}, path,
                            **dict.fromkeys(PROVIDED))
+    for key in POSITIVE:
+        if key in data and data[key] < 1:
+            raise ConfigError(f"{path}.{key}", f"must be at least 1, got {data[key]}")
     known = getattr(fn, "MODALITIES", None)
     for i, modality in enumerate(data.get("modalities") or []):
         if known is not None and modality not in known:

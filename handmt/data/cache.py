@@ -3,32 +3,50 @@
 Decoding full-size JPEGs, registering depth and computing optical flow dominate data loading;
 the cache does them once: flow (flow.py) is a per-frame array like the others, computed once per
 pair of frames while the cache is built.
-A dataset that uses it provides `videos` (records with `num_frames`), `read_frames(video,
-indices)`, `cache_key()` (a JSON-able dict of the settings the frames depend on, with at least
-"dataset" and "split") and `source_files()` (the files the frames are read from).
+A dataset that uses it provides `split`, `videos` (records with `num_frames`), `labels` and
+`pose_available` (per video), `read_frames(video, indices)`, `cache_key()` (a JSON-able dict of
+the settings the frames depend on, with at least "dataset" and "split") and `source_files()`
+(the files the frames are read from), and opens it with `open_cache`.
 
-The file holds a signature of the sources (path, size, mtime of each) and of the settings; a
-mismatch rebuilds it. Builds go to a temporary file in the same folder that is then renamed, so
-a reader never sees a half-written cache. Each process (each DataLoader worker) opens its own
-read handle on first use.
+The file holds a signature of the sources (path, size, mtime of each), of the settings and of
+the file layout (FORMAT); a mismatch rebuilds it. Each process (each DataLoader worker) opens
+its own read handle on first use.
+
+Reliability (README, "Reliability"):
+- Builds are written through atomic.py: a reader never sees a half-written cache, a kill leaves
+  only a temporary file, removed before the next build.
+- Every dataset in the file carries h5py's fletcher32 checksum, so a flipped bit fails the read
+  in h5py instead of reaching training; `read` then warns, naming the file, rebuilds the cache
+  (or opens the one another process rebuilt meanwhile) and reads again.
+- A video with a bad frame (frames.BadFrame: truncated, undecodable, wrong size) is never cached:
+  the build leaves it out and records it; `open_cache` drops it from the dataset with a warning
+  naming the frame, or with `strict` raises.
 """
 
 import hashlib
 import json
 import os
-import tempfile
+import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
+from ..atomic import atomic_write, remove_stale_temps
+from .frames import BadFrame
+
+FORMAT = 2  # 2: fletcher32 checksums and skipped videos
 WRITE_CHUNK = 64  # frames decoded at a time while building: bounds the memory of long videos
 
 
 def cache_home():
     """Where handmt keeps generated data and clip caches: $HANDMT_CACHE, else ~/.cache/handmt."""
-    return Path(os.environ.get("HANDMT_CACHE") or Path.home() / ".cache" / "handmt").expanduser()
+    home = Path(os.environ.get("HANDMT_CACHE") or Path.home() / ".cache" / "handmt").expanduser()
+    if home.exists() and not home.is_dir():
+        raise ValueError(f"the cache folder {home} ($HANDMT_CACHE, else ~/.cache/handmt) is a "
+                         "file")
+    return home
 
 
 def digest(value):
@@ -41,21 +59,48 @@ def source_signature(dataset):
     for path in dataset.source_files():
         stat = os.stat(path)
         sources.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return digest({"settings": dataset.cache_key(), "sources": sources})
+    return digest({"format": FORMAT, "settings": dataset.cache_key(), "sources": sources})
+
+
+def open_cache(dataset, cache_dir, strict, where):
+    """The FrameCache of `dataset`. The videos it left out for a bad frame are removed from
+    `dataset` (`videos`, `labels`, `pose_available`, `mask_available`) with one warning naming
+    each frame, or with `strict` a ValueError; `where` (the annotation file) starts the
+    message."""
+    cache = FrameCache(cache_dir, dataset)
+    if not cache.skipped:
+        return cache
+    message = (f"{where} ({dataset.split}): {len(cache.skipped)} video(s) with a bad frame, "
+               "skipped and not cached:\n  " + "\n  ".join(cache.skipped.values()))
+    if strict:
+        raise ValueError(message)
+    warnings.warn(message, stacklevel=3)
+    keep = [i for i in range(len(dataset.videos)) if i not in cache.skipped]
+    dataset.videos = [dataset.videos[i] for i in keep]
+    dataset.labels = dataset.labels[keep]
+    dataset.pose_available = dataset.pose_available[keep]
+    dataset.mask_available = dataset.mask_available[keep]
+    if not dataset.videos:
+        raise ValueError(f"{where}: no usable video in split {dataset.split!r}")
+    return cache
 
 
 class FrameCache:
     """Frames of `dataset` from `cache_dir/<dataset>-<split>-<settings hash>.h5`, built if
-    missing or stale. `read(video, indices)` equals `dataset.read_frames(video, indices)`."""
+    missing or stale. `read(video, indices)` equals `dataset.read_frames(video, indices)` for the
+    videos the build kept; `skipped` maps the index of each video left out (a bad frame) to the
+    frame's message."""
 
     def __init__(self, cache_dir, dataset):
         key = dataset.cache_key()
         self.path = Path(cache_dir) / f"{key['dataset']}-{key['split']}-{digest(key)[:12]}.h5"
         self.signature = source_signature(dataset)
-        self._file = None
-        self._pid = None
+        self.dataset = dataset  # read again when a damaged file is rebuilt
+        self._file = self._pid = self._inode = None
         if not self._is_current():
-            self._build(dataset)
+            self._build()
+        with h5py.File(self.path, "r") as file:
+            self.skipped = {int(k): v for k, v in json.loads(file.attrs["skipped"]).items()}
 
     def _is_current(self):
         try:
@@ -64,55 +109,83 @@ class FrameCache:
         except OSError:  # missing, or not a readable HDF5 file (e.g. an interrupted copy)
             return False
 
-    def _build(self, dataset):
+    def _build(self, skipped=None):
+        """Decode every video of the dataset into a new file. `skipped`: a rebuild, after the
+        dataset dropped these videos: they are recorded again, and a new bad frame raises."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        counts = [video.num_frames for video in dataset.videos]
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        handle, temp_path = tempfile.mkstemp(dir=self.path.parent, suffix=".h5.tmp")
-        os.close(handle)
-        try:
-            with h5py.File(temp_path, "w") as file, \
-                    tqdm(total=int(offsets[-1]), desc=f"caching {self.path.name}",
-                         unit="frame") as progress:
-                file.attrs["signature"] = self.signature
-                file.attrs["settings"] = json.dumps(dataset.cache_key())
-                file["offsets"] = offsets
-                for video_index, count in enumerate(counts):
-                    for start in range(0, count, WRITE_CHUNK):
-                        indices = np.arange(start, min(start + WRITE_CHUNK, count))
-                        frames = dataset.read_frames(video_index, indices)
-                        self._write(file, frames, offsets, video_index, indices)
-                        progress.update(len(indices))
-            os.replace(temp_path, self.path)
-        except BaseException:
-            os.unlink(temp_path)
-            raise
+        remove_stale_temps(self.path.parent)
+        videos = self.dataset.videos
+        offsets, matrices, found = [0], [], {}
+        with atomic_write(self.path) as temp, h5py.File(temp, "w") as file, \
+                tqdm(total=sum(v.num_frames for v in videos), desc=f"caching {self.path.name}",
+                     unit="frame") as progress:
+            for index, video in enumerate(videos):
+                try:
+                    K = self._write_video(file, index, video.num_frames, offsets[-1], progress)
+                except BadFrame as err:
+                    if skipped is not None:
+                        raise
+                    found[index] = str(err)  # its rows are overwritten by the next video
+                    continue
+                offsets.append(offsets[-1] + video.num_frames)
+                matrices.append(K)
+            for key in list(file):
+                file[key].resize(offsets[-1], axis=0)
+            file.create_dataset("offsets", data=np.array(offsets, np.int64), fletcher32=True)
+            file.create_dataset("K", data=np.array(matrices, np.float32).reshape(-1, 3, 3),
+                                fletcher32=True)
+            file.attrs["signature"] = self.signature
+            file.attrs["settings"] = json.dumps(self.dataset.cache_key())
+            file.attrs["skipped"] = json.dumps(found if skipped is None else skipped)
 
-    @staticmethod
-    def _write(file, frames, offsets, video_index, indices):
-        """Store one chunk: per-frame arrays at their rows, K once per video."""
-        num_videos, total = len(offsets) - 1, int(offsets[-1])
-        for key, value in frames.items():
-            if key == "K":
+    def _write_video(self, file, video_index, count, first_row, progress):
+        """Store one video's per-frame arrays from row `first_row` on, in chunks; return its K."""
+        for start in range(0, count, WRITE_CHUNK):
+            indices = np.arange(start, min(start + WRITE_CHUNK, count))
+            frames = self.dataset.read_frames(video_index, indices)
+            end = first_row + indices[-1] + 1
+            for key, value in frames.items():
+                if key == "K":
+                    continue
                 if key not in file:
-                    file.create_dataset(key, (num_videos, *value.shape), value.dtype)
-                file[key][video_index] = value
-                continue
-            if key not in file:
-                # one chunk per frame: reads fetch whole frames; lzf is lossless and fast
-                file.create_dataset(key, (total, *value.shape[1:]), value.dtype,
-                                    chunks=(1, *value.shape[1:]), compression="lzf")
-            rows = offsets[video_index] + indices
-            file[key][rows[0]:rows[-1] + 1] = value
+                    # one chunk per frame: reads fetch whole frames; lzf is lossless and fast
+                    file.create_dataset(key, (0, *value.shape[1:]), value.dtype,
+                                        maxshape=(None, *value.shape[1:]),
+                                        chunks=(1, *value.shape[1:]), compression="lzf",
+                                        fletcher32=True)
+                if file[key].shape[0] < end:
+                    file[key].resize(end, axis=0)
+                file[key][first_row + start:end] = value
+            progress.update(len(indices))
+        return frames["K"]
 
     def _handle(self):
         if self._pid != os.getpid():
             self._file = h5py.File(self.path, "r")
-            self._pid = os.getpid()
+            self._pid, self._inode = os.getpid(), os.stat(self.path).st_ino
         return self._file
 
+    def _close(self):
+        if self._pid == os.getpid():
+            self._file.close()
+        self._file = self._pid = self._inode = None
+
     def read(self, video_index, frame_indices):
-        """The cached frames `frame_indices` (any order, repeats allowed) of one video."""
+        """The cached frames `frame_indices` (any order, repeats allowed) of one video; a
+        damaged file is rebuilt (see the module docstring)."""
+        try:
+            return self._read(video_index, frame_indices)
+        except OSError as err:  # h5py: a checksum mismatch or a damaged file
+            opened = self._inode
+            self._close()
+            if self.path.exists() and os.stat(self.path).st_ino != opened:
+                return self._read(video_index, frame_indices)  # rebuilt by another process
+            warnings.warn(f"{self.path}: damaged cache ({str(err).splitlines()[0]}); rebuilding "
+                          "it", stacklevel=2)
+            self._build(self.skipped)
+            return self._read(video_index, frame_indices)
+
+    def _read(self, video_index, frame_indices):
         file = self._handle()
         start, end = file["offsets"][video_index:video_index + 2]
         frame_indices = np.asarray(frame_indices, dtype=np.int64)
@@ -130,4 +203,4 @@ class FrameCache:
     def __getstate__(self):
         # An open h5py handle cannot be pickled (DataLoader workers started by spawn): each
         # process opens its own.
-        return {**self.__dict__, "_file": None, "_pid": None}
+        return {**self.__dict__, "_file": None, "_pid": None, "_inode": None}

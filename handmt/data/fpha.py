@@ -29,8 +29,9 @@ from torch.utils.data import Dataset
 
 from ..hand import NUM_JOINTS
 from . import DATASETS, flow
-from .cache import FrameCache
+from .cache import open_cache
 from .camera import CAMERA_FILE, FPHACamera, project
+from .frames import BadFrame, decode_image
 from .sampling import dense_indices, segment_indices
 from .skeleton import normalize_skeleton, resample
 from .transforms import multi_crop_transforms, to_tensors
@@ -158,14 +159,13 @@ def crop_and_resize(image, crop, size, interpolation):
 
 
 def read_image(path, flags, dtype, size):
-    """Decode an image file, checking its type and its (width, height) against the camera."""
-    image = cv2.imread(str(path), flags)
-    if image is None:
-        raise ValueError(f"{path}: missing, or not an image OpenCV can decode")
+    """Decode an image file (frames.decode_image), checking its type and its (width, height)
+    against the camera; BadFrame otherwise."""
+    image = decode_image(path, flags)
     if image.dtype != dtype or image.shape[1::-1] != tuple(size):
-        raise ValueError(f"{path}: expected a {size[0]}x{size[1]} {np.dtype(dtype).name} image "
-                         f"(camera file or FPHA constants), got {image.shape[1]}x"
-                         f"{image.shape[0]} {image.dtype}")
+        raise BadFrame(f"{path}: expected a {size[0]}x{size[1]} {np.dtype(dtype).name} image "
+                       f"(camera file or FPHA constants), got {image.shape[1]}x"
+                       f"{image.shape[0]} {image.dtype}")
     return image
 
 
@@ -230,7 +230,10 @@ class FPHADataset(Dataset):
     decoded, cropped and registered frames and flow in an HDF5 file (cache.py).
 
     Sequences whose sources disagree in frame count are cut to the common prefix; those with no
-    usable frame are skipped; one warning lists them (strict=True: a ValueError instead).
+    usable frame are skipped; one warning lists them (strict=True: a ValueError instead). Every
+    frame is checked as it is decoded (frames.py): with the cache, a sequence with a bad frame is
+    skipped with a warning naming the frame (strict: a ValueError) and never cached; without it,
+    reading its clip raises frames.BadFrame.
     `labels` (-1 = unknown), `pose_available` and `mask_available` are per video; `withhold` edits
     them. With `mask` among the modalities an item also carries `mask_valid` (T,) bool.
     """
@@ -303,7 +306,8 @@ class FPHADataset(Dataset):
         self.labels = np.array(labels, dtype=np.int64)
         self.pose_available = np.ones(len(self.videos), dtype=bool)
         self.mask_available = np.ones(len(self.videos), dtype=bool)
-        self.cache = FrameCache(cache_dir, self) if cache_dir is not None else None
+        self.cache = (open_cache(self, cache_dir, strict, self.split_path)
+                      if cache_dir is not None else None)
         # skeleton-only: each video's annotated frames, normalised once
         self.skeletons = [normalize_skeleton(video.joints[video.joint_valid], **(joint_norm or {}))
                           for video in self.videos] if self.skeleton_only else None

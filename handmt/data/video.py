@@ -28,8 +28,11 @@ Depth in these datasets is 8-bit (jpg frames or video): read as one grey channel
 
 Videos are decoded from their first frame up to the last frame asked for (grab, then retrieve
 only the frames kept): exact for every codec, and cheap for these short clips. Frame counts come
-from the container's header when a dataset is opened; a video that decodes fewer frames than its
-header claims raises a ValueError naming the file when that frame is read.
+from the container's header when a dataset is opened. Every frame is checked as it is decoded
+(frames.py): a video that decodes fewer frames than its header claims, a frame that does not
+decode or is not the container's size, an image file that does not decode or a truncated JPEG
+raise frames.BadFrame naming the file and frame; with the cache on, the sample is skipped
+(cache.py) or, with `strict`, the dataset raises.
 """
 
 import os
@@ -44,7 +47,8 @@ import torch
 from torch.utils.data import Dataset
 
 from . import flow
-from .cache import FrameCache
+from .cache import open_cache
+from .frames import BadFrame, decode_image
 from .sampling import covering_clips, dense_indices, padded_indices, segment_indices
 from .transforms import to_tensors
 
@@ -82,16 +86,24 @@ def read_video_frames(path, indices, gray=False):
     frames = {}
     try:
         if not capture.isOpened():
-            raise ValueError(f"{path}: missing, or not a video OpenCV can open")
+            raise BadFrame(f"{path}: missing, or not a video OpenCV can open")
+        # the container's frame size; when it reports none, the first decoded frame's
+        size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         for position in range(max(indices) + 1):
             if not capture.grab():
-                raise ValueError(f"{path}: decoded only {position} frames, frame {max(indices)} "
-                                 "was asked for (the file has fewer frames than its header "
-                                 "or the list says)")
+                raise BadFrame(f"{path}: decoded only {position} frames, frame {max(indices)} "
+                               "was asked for (the file has fewer frames than its header or "
+                               "the list says)")
             if position in wanted:
                 ok, frame = capture.retrieve()
                 if not ok:
-                    raise ValueError(f"{path}: cannot decode frame {position}")
+                    raise BadFrame(f"{path}: cannot decode frame {position}")
+                if 0 in size:
+                    size = frame.shape[1::-1]
+                if frame.shape[1::-1] != size:
+                    raise BadFrame(f"{path}: frame {position} is {frame.shape[1]}x"
+                                   f"{frame.shape[0]}, the video {size[0]}x{size[1]}")
                 frames[position] = frame
     finally:
         capture.release()
@@ -125,14 +137,8 @@ class FrameSource:
         indices = self.first + np.asarray(indices, dtype=np.int64)
         if self.pattern is None:
             return read_video_frames(self.path, indices, gray)
-        images = []
-        for index in indices:
-            path = self.file(index)
-            image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-            if image is None:
-                raise ValueError(f"{path}: missing, or not an image OpenCV can decode")
-            images.append(image)
-        return images
+        flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+        return [decode_image(self.file(index), flags) for index in indices]
 
 
 @dataclass
@@ -236,9 +242,10 @@ class GestureDataset(Dataset):
         self.labels = np.array(labels, dtype=np.int64)
         self.pose_available = np.zeros(len(self.videos), dtype=bool)
         self.mask_available = np.zeros(len(self.videos), dtype=bool)
+        self.cache = (open_cache(self, cache_dir, strict, self.annotation)
+                      if cache_dir is not None else None)
         self.views = [(video, clip, crop) for video, sample in enumerate(self.videos)
                       for clip in range(self._num_clips(sample)) for crop in range(self.crops)]
-        self.cache = FrameCache(cache_dir, self) if cache_dir is not None else None
 
     def list_samples(self):
         raise NotImplementedError

@@ -40,17 +40,31 @@ class EvalOptions:
     size: int | None = None  # test input size when it differs from training (MSD paper: 256)
 
 
+# (option, smallest valid value): the types are checked against the dataclasses' annotations
+LOWER_BOUNDS = {TrainOptions: (("epochs", 1), ("batch_size", 1), ("eval_every", 1),
+                               ("workers", 0), ("accumulate", 1)),
+                EvalOptions: (("clips", 1), ("crops", 1), ("batch_size", 1))}
+
+
+def check_bounds(options, values, path):
+    for key, lowest in LOWER_BOUNDS[options]:
+        if key in values and values[key] < lowest:
+            raise ConfigError(f"{path}.{key}", f"must be at least {lowest}, got {values[key]}")
+
+
 def check_config(cfg, train_path="train", eval_path="eval"):
     train = cfg.get(train_path) or {}
     check_arguments(TrainOptions, train, train_path)
-    if train.get("accumulate", 1) < 1:
-        raise ConfigError(f"{train_path}.accumulate",
-                          f"must be 1 or more, got {train['accumulate']}")
+    check_bounds(TrainOptions, train, train_path)
+    if train.get("clip_grad") is not None and train["clip_grad"] <= 0:
+        raise ConfigError(f"{train_path}.clip_grad", f"must be positive or null (no clipping), "
+                          f"got {train['clip_grad']}")
     OPTIMIZERS.check(train.get("optimizer", TrainOptions().optimizer), f"{train_path}.optimizer",
                      params=None)
     SCHEDULES.check(train.get("schedule", TrainOptions().schedule), f"{train_path}.schedule",
                     optimizer=None, epochs=None)
     check_arguments(EvalOptions, cfg.get(eval_path) or {}, eval_path)
+    check_bounds(EvalOptions, cfg.get(eval_path) or {}, eval_path)
 
 
 def train_options(cfg):

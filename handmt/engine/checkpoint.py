@@ -1,31 +1,25 @@
-"""Checkpoints: written atomically, read with `torch.load(weights_only=True)`.
+"""Checkpoints: written atomically (atomic.py), read with `torch.load(weights_only=True)`.
 
 A checkpoint holds plain data only (tensors, numbers, strings, lists, dicts): model, optimizer
-and scheduler state, the epoch, the RNG states and the config it was trained with.
+and scheduler state, the epoch, the RNG states, the config it was trained with and the log
+records of its epochs.
 """
 
-import os
+import pickle
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
+
 
 def save_checkpoint(path, state):
-    """Write `state` to `path` through a temporary file in the same folder and a rename, so a
-    crash never leaves a truncated checkpoint behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write `state` to `path` so that a crash leaves the previous checkpoint or this one, never
+    a truncated file."""
+    with atomic_write(path) as temp:
+        torch.save(state, temp)
 
 
 def load_checkpoint(path):
@@ -34,8 +28,15 @@ def load_checkpoint(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch's message advises weights_only=False, wrong advice for a file of unknown origin
+        detail = str(err).rpartition("WeightsUnpickler error:")[2].strip().splitlines()[0]
+        raise ValueError(f"{path} is not a handmt checkpoint: it holds more than tensors and "
+                         f"plain data ({detail}); refused, since loading it could run "
+                         "code") from None
     except Exception as err:
-        raise ValueError(f"{path} is not a readable handmt checkpoint: {err}") from err
+        raise ValueError(f"{path} is not a readable handmt checkpoint (truncated or corrupt: "
+                         f"{str(err).splitlines()[0]})") from None
 
 
 def load_model_state(model, state, source):

@@ -1,9 +1,9 @@
 """The training loop: plain and readable.
 
 `train(cfg, out_dir)` builds the model and datasets from the config, trains with the configured
-optimizer, schedule and gradient clipping, validates, logs JSON lines to `out_dir/log.jsonl`
-(and TensorBoard scalars to `out_dir/tensorboard/` when tensorboard is installed) and writes
-`out_dir/checkpoint.pt` atomically after every epoch. `resume=True` continues from that
+optimizer, schedule and gradient clipping, validates, and after every epoch writes
+`out_dir/checkpoint.pt`, then `out_dir/log.jsonl` (JSON lines; TensorBoard scalars to
+`out_dir/tensorboard/` when tensorboard is installed). `resume=True` continues from that
 checkpoint: model, optimizer, scheduler and RNG states are restored, so 2 epochs straight and
 1 + resume 1 give identical weights on CPU.
 
@@ -16,6 +16,14 @@ channels-last-3d. `compile` runs the forward through torch.compile. With `accumu
 gradients of k batches (each loss divided by k) are summed before one optimizer step, and
 clipping applies to that sum; BatchNorm still sees batches of `batch_size`.
 
+Reliability (README, "Reliability"): every file is replaced atomically (atomic.py). The
+checkpoint is the commit point of an epoch: it holds the epoch's log records, and `log.jsonl` is
+rewritten from them after it, so a kill between the two loses no record and a resume never
+duplicates one. A resume compares the checkpoint's config with the current one and refuses
+differences (naming the keys) unless `force`; a folder that holds a run is refused without
+`resume` or `overwrite`. Labels the heads cannot score (a dataset with more classes than a head's
+`num_classes`) are refused before training starts.
+
 Under torchrun (WORLD_SIZE > 1) every process trains a DistributedDataParallel copy on its own
 share of the training set (DistributedSampler); `train.batch_size` is per process. Rank 0 alone
 validates, logs and writes checkpoints, of the unwrapped model, so that they are interchangeable
@@ -26,6 +34,7 @@ import contextlib
 import functools
 import json
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,6 +45,8 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from ..atomic import atomic_write, remove_stale_temps
+from ..config import ConfigError
 from ..data import build_dataset
 from ..models import build
 from . import OPTIMIZERS, SCHEDULES, distributed, eval_options, train_options
@@ -44,7 +55,11 @@ from .evaluate import evaluate, to_device
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
+CONFIG = "config.yaml"
 TENSORBOARD = "tensorboard"
+RUN_FILES = (CHECKPOINT, LOG, CONFIG, TENSORBOARD)
+RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "rng", "config", "log")
+UNSET = "(unset)"
 
 
 # torch dtypes of `train.amp`
@@ -90,48 +105,148 @@ def summary_writer():
     return SummaryWriter
 
 
-class RunLog:
-    """Epoch records as JSON lines in `out_dir/log.jsonl` and, with `tensorboard` on and
-    installed, as scalars in `out_dir/tensorboard/` (`train_total` as `train/total`)."""
+def write_log(path, records):
+    """`path` (log.jsonl) rewritten atomically with one JSON line per record."""
+    with atomic_write(path) as temp:
+        temp.write_text("".join(json.dumps(record) + "\n" for record in records))
 
-    def __init__(self, out_dir, tensorboard=True):
-        self.file = open(out_dir / LOG, "a")
+
+class RunLog:
+    """Epoch records: `records` (which every checkpoint stores; a resumed run starts with its
+    checkpoint's), `save()` rewrites `out_dir/log.jsonl` from them; with `tensorboard` on and
+    installed also scalars in `out_dir/tensorboard/` (`train_total` as `train/total`)."""
+
+    def __init__(self, out_dir, records, tensorboard=True):
+        self.path = out_dir / LOG
+        self.records = list(records)
         writer = summary_writer() if tensorboard else None
         self.board = writer(str(out_dir / TENSORBOARD)) if writer else None
 
-    def write(self, record):
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+    def append(self, record):
+        self.records.append(record)
         if self.board:
             for key, value in record.items():
                 if key != "epoch":
                     self.board.add_scalar(key.replace("_", "/", 1), value, record["epoch"])
             self.board.flush()
 
+    def save(self):
+        write_log(self.path, self.records)
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.file.close()
         if self.board:
             self.board.close()
 
 
-def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_set=None,
-          progress=True, device=None):
+def prepare_run_folder(out_dir, resume, overwrite):
+    """Create `out_dir` and delete the temporary files of killed runs in it. Without `resume`, a
+    folder that holds a run is refused, or with `overwrite` emptied of it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"run folder {out_dir} is a file")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in remove_stale_temps(out_dir):
+        print(f"handmt: removed {path}, left by an interrupted run", file=sys.stderr)
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if resume or not found:
+        return
+    if not overwrite:
+        raise ValueError(f"{out_dir} already holds a run ({', '.join(found)}): --resume "
+                         "continues it, --overwrite replaces it")
+    for name in found:
+        if (out_dir / name).is_dir():
+            shutil.rmtree(out_dir / name)
+        else:
+            (out_dir / name).unlink()
+
+
+def flatten(cfg, prefix=""):
+    """{"train.optimizer.lr": 0.01, ...}: the leaves of a nested config by dotted path."""
+    flat = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(saved, current):
+    """["key: saved value -> current value", ...] over the dotted paths where they differ."""
+    saved, current = flatten(saved), flatten(current)
+    return [f"{key}: {saved.get(key, UNSET)} -> {current.get(key, UNSET)}"
+            for key in sorted(saved.keys() | current.keys())
+            if saved.get(key, UNSET) != current.get(key, UNSET)]
+
+
+def run_config(cfg):
+    """The config as the checkpoint stores it (without `_source`, the file it was read from)."""
+    return {k: v for k, v in cfg.items() if k != "_source"}
+
+
+def resume_state(path, cfg, force):
+    """The checkpoint at `path`, checked: it holds every RESUME_KEYS entry and its config is
+    `cfg` (or `force` accepts the differences, with a notice)."""
+    state = load_checkpoint(path)
+    missing = [key for key in RESUME_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"{path} cannot be resumed: it lacks {', '.join(missing)} "
+                         f"(handmt train's checkpoints hold {', '.join(RESUME_KEYS)})")
+    differences = config_differences(state["config"], run_config(cfg))
+    if differences and not force:
+        raise ValueError(f"{path} was trained with another config (checkpoint -> now: "
+                         f"{'; '.join(differences)}): resume with the run's config and "
+                         "overrides, or add --force to continue with the new values")
+    if differences:
+        print(f"handmt: --force: resuming {path} with {'; '.join(differences)} (the optimizer "
+              "and schedule continue from their saved state)", file=sys.stderr)
+    return state
+
+
+def check_class_counts(cfg, datasets):
+    """Refuse a dataset with more classes than a head's `num_classes` (its labels would fail
+    inside the loss, at the first batch). Every training dataset declares `num_classes`; heads
+    without classes (MSD's depth decoders) are not concerned."""
+    for task, head in cfg["model"]["heads"].items():
+        if "num_classes" not in head:
+            continue
+        for split, dataset in datasets.items():
+            if dataset.num_classes > head["num_classes"]:
+                raise ConfigError(f"model.heads.{task}.num_classes",
+                                  f"is {head['num_classes']}, but the {split} set has "
+                                  f"{dataset.num_classes} classes (labels up to "
+                                  f"{dataset.num_classes - 1})")
+
+
+def checkpoint_state(model, optimizer, scheduler, epoch, cfg, records):
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": epoch, "rng": rng_state(),
+            "config": run_config(cfg), "log": records}
+
+
+def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_after=None,
+          train_set=None, val_set=None, progress=True, device=None):
     """Train the model of `cfg`; return the last epoch's record (losses, validation metrics;
     under torchrun the validation metrics on rank 0 only).
 
-    `stop_after` ends this run after that many epochs (a time-sliced job continued later with
-    `resume=True`). `train_set` / `val_set` default to the config's dataset splits; pass
-    `val_set=False` to skip validation."""
+    `resume` continues the run in `out_dir` (`force`: even with another config); `overwrite`
+    replaces a run there. `stop_after` ends this run after that many epochs (a time-sliced job
+    continued later with `resume=True`). `train_set` / `val_set` default to the config's dataset
+    splits (a dataset passed in declares `num_classes`); pass `val_set=False` to skip
+    validation."""
+    if resume and overwrite:
+        raise ValueError("--resume continues the run, --overwrite replaces it: give one")
+    if force and not resume:
+        raise ValueError("--force accepts config differences on --resume only")
     opts, eval_opts = train_options(cfg), eval_options(cfg)
     distributed.init()
     rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
     device = torch.device(device or opts.device or distributed.default_device())
     out_dir = Path(out_dir)
     if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_folder(out_dir, resume, overwrite)
     # Each rank draws its own augmentations; DDP copies rank 0's initial weights to the others.
     seed_everything(opts.seed + rank)
 
@@ -143,19 +258,21 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
     optimizer = OPTIMIZERS.build(opts.optimizer, "train.optimizer", params=model.parameters())
     scheduler = SCHEDULES.build(opts.schedule, "train.schedule", optimizer=optimizer,
                                 epochs=opts.epochs)
-    start_epoch = 0
+    start_epoch, records = 0, []
     if resume:
-        state = load_checkpoint(out_dir / CHECKPOINT)
+        state = resume_state(out_dir / CHECKPOINT, cfg, force)
+        if main:  # the log as the checkpoint committed it: drops records written after it,
+            write_log(out_dir / LOG, state["log"])  # restores one a kill kept from the file
+        if state["epoch"] >= opts.epochs:
+            raise ValueError(f"{out_dir / CHECKPOINT} has trained {state['epoch']} epochs and "
+                             f"train.epochs is {opts.epochs}: nothing left to resume")
         load_model_state(model, state, out_dir / CHECKPOINT)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
-        start_epoch = state["epoch"]
+        start_epoch, records = state["epoch"], state["log"]
         if rank > 0:  # the checkpoint holds rank 0's RNG state: the others start fresh streams
             seed_everything(opts.seed + rank + world * start_epoch)
-    elif main:
-        (out_dir / LOG).unlink(missing_ok=True)
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     net = distributed.wrap(model, device)  # DDP under torchrun; `model` stays the unwrapped one
     if opts.compile:
         net = torch.compile(net)
@@ -167,6 +284,8 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
             train_set = build_dataset(cfg["data"], "train")
         if val_set is None:
             val_set = build_dataset(cfg["data"], eval_opts.split)
+    check_class_counts(cfg, {"training": train_set,
+                             **({eval_opts.split: val_set} if val_set is not False else {})})
     # Under torchrun every rank reads len(train_set) // world clips, in whole batches, so that all
     # ranks take the same number of steps.
     sampler = (DistributedSampler(train_set, shuffle=True, seed=opts.seed, drop_last=True)
@@ -178,9 +297,12 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
         share = f", {len(sampler)} per process" if sampler else ""
         raise ValueError(f"train.batch_size={opts.batch_size} is larger than the training set "
                          f"({len(train_set)} clips{share})")
+    if main:  # written once every check has passed
+        with atomic_write(out_dir / CONFIG) as temp:
+            temp.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     record = {}
-    with RunLog(out_dir, opts.tensorboard) if main else contextlib.nullcontext() as log:
+    with RunLog(out_dir, records, opts.tensorboard) if main else contextlib.nullcontext() as log:
         end = opts.epochs if stop_after is None else min(opts.epochs, start_epoch + stop_after)
         for epoch in range(start_epoch, end):
             started = time.time()
@@ -228,10 +350,9 @@ def train(cfg, out_dir, *, resume=False, stop_after=None, train_set=None, val_se
                     if "segmentation" in metrics:
                         record["val_mask_iou"] = metrics["segmentation"]["iou"]
                 record["seconds"] = round(time.time() - started, 2)
-                log.write(record)
-                save_checkpoint(out_dir / CHECKPOINT, {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "rng": rng_state(),
-                    "config": {k: v for k, v in cfg.items() if k != "_source"}})
+                log.append(record)
+                save_checkpoint(out_dir / CHECKPOINT, checkpoint_state(
+                    model, optimizer, scheduler, epoch + 1, cfg, log.records))
+                log.save()
             distributed.barrier()  # the other ranks wait for rank 0's validation and checkpoint
     return record

@@ -32,6 +32,8 @@ import timm
 from einops import rearrange
 from torch import nn
 
+from ...config import ConfigError
+from ...registry import closest
 from ..layers import Action, TEABottleneck, TemporalShift, set_num_segments
 from ..pretrained import adapt_first_conv, drop, load_weights, origin_of, read_weights
 from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
@@ -56,8 +58,9 @@ class ResNetTSN(nn.Module):
         super().__init__()
         family = "res2net" if temporal == "tea" else "resnet"
         if arch not in timm.list_models(f"{family}*"):
-            raise ValueError(f"arch {arch!r} is not a timm {family}, which temporal {temporal!r} "
-                             f"needs (TEA: res2net50_26w_4s)")
+            raise ConfigError("arch", f"{arch!r} is not a timm {family}, which temporal "
+                              f"{temporal!r} needs (TEA: res2net50_26w_4s)"
+                              f"{closest(arch, timm.list_models(f'{family}*'))}")
         self.modality, self.temporal = modality, temporal
         # zero_init_last=False: every block's last BN starts at 1 as in torchvision's ResNet, which
         # TSM's and ACTION-Net's code build on; timm's zero start would make each block the

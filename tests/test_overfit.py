@@ -1,4 +1,5 @@
-"""Overfit tests (issue 15): every model family of the cpu_fpha_* configs fits a tiny synthetic set.
+"""Overfit tests (issue 15): every model family of the cpu_fpha_* configs (and the skeleton model
+of fpha_skeleton.yaml) fits a tiny synthetic set.
 
 4 classes x 4 training videos of the synthetic FPHA generator, 4 frames at the config's crop
 size. Each model is the config's own (heads, loss weights, dropout, optimizer) with 4 classes; it
@@ -13,7 +14,7 @@ from torch.utils.data import default_collate
 
 from handmt import load_config
 from handmt.data import FPHADataset, generate_fpha
-from handmt.engine import OPTIMIZERS
+from handmt.engine import OPTIMIZERS, train_options
 from handmt.models import MultiModalModel, build
 
 FRAMES = 4
@@ -60,7 +61,7 @@ def fit(cfg, batch, steps):
             first = {k: v.item() for k, v in losses.items()}
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["train"]["clip_grad"])
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train_options(cfg).clip_grad)
         optimizer.step()
         schedule.step()
     model.eval()
@@ -117,3 +118,14 @@ def test_mtut_networks_each_fit(root):
     for modality in model.modalities:
         check_fit(first, after, accuracy(outputs[modality]["logits"], batch["label"]),
                   [f"{modality}_cls"], f"{modality}: ")
+
+
+def test_skeleton_model_fits(root):
+    # The gesture sub-network on the synthetic sequences' 3D joints (fpha_skeleton.yaml, full
+    # model: multi-order and multi-scale), 8 resampled frames.
+    cfg = config("fpha_skeleton.yaml")
+    dataset = FPHADataset(str(root), "train", num_frames=8, modalities=["joints"],
+                          joint_norm=cfg["data"]["joint_norm"])
+    batch = default_collate([dataset[i] for i in range(len(dataset))])
+    _, first, after, outputs = fit(cfg, batch, 40)
+    check_fit(first, after, accuracy(outputs["logits"], batch["label"]), ["cls"])

@@ -37,7 +37,10 @@ class SkeletonEmbedding(nn.Module):
         if channels < 0:
             raise ValueError(f"channels must be 0 (no embedding) or positive, got {channels}")
         inputs = NUM_JOINTS * INPUTS
-        self.input_norm = nn.BatchNorm1d(inputs)
+        # the inputs' statistics are the data's, fixed: a cumulative average estimates them
+        # without the lag of a moving one (whose initial variance 1 is 10^4 times the
+        # velocities' and would dominate a short training's eval-mode statistics)
+        self.input_norm = nn.BatchNorm1d(inputs, momentum=None)
         self.embed = nn.Sequential(
             nn.Conv1d(inputs, NUM_JOINTS * channels, 1, groups=NUM_JOINTS, bias=False),
             nn.BatchNorm1d(NUM_JOINTS * channels), nn.ReLU(inplace=True)) if channels else None

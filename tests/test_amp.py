@@ -84,7 +84,7 @@ def test_channels_last_keeps_values_and_trains(tmp_path):
 def test_train_options_are_checked():
     with pytest.raises(ConfigError, match="train.amp"):
         check_config({"train": {"amp": "fp8"}})
-    with pytest.raises(ConfigError, match="train.accumulate: must be 1 or more, got 0"):
+    with pytest.raises(ConfigError, match="train.accumulate: must be at least 1, got 0"):
         check_config({"train": {"accumulate": 0}})
     train_cfg = config(epochs=1, device="cpu", amp="bf16", accumulate=2, channels_last=True)
     check_config(train_cfg)

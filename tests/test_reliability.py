@@ -145,8 +145,18 @@ trainer.train(config(), {out!r}, train_set=data, val_set=data, progress=False)
 """
 
 
+@pytest.fixture
+def one_thread():
+    """The killed child trains on one thread; bit-equal weights need the same here (two threads
+    sum in another order)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("moment", ["checkpoint", "log"])
-def test_a_sigkill_while_writing_loses_nothing_and_leaves_nothing(tmp_path, moment):
+def test_a_sigkill_while_writing_loses_nothing_and_leaves_nothing(tmp_path, moment, one_thread):
     out = tmp_path / "killed"
     code = CHILD.format(tests=str(Path(__file__).parent), moment=moment, out=str(out))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

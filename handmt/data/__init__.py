@@ -25,7 +25,7 @@ from .egogesture import EgoGestureDataset  # noqa: E402
 from .fpha import FPHADataset  # noqa: E402
 from .isogd import IsoGDDataset  # noqa: E402
 from .nvgesture import NVGestureDataset  # noqa: E402
-from .skeleton import SkeletonTransform  # noqa: E402
+from .skeleton import SkeletonTransform, normalize_skeleton  # noqa: E402
 from .synthetic import ensure_fpha, generate_fpha  # noqa: E402
 from .transforms import build_train_transform  # noqa: E402
 from .viva import VIVADataset  # noqa: E402
@@ -58,7 +58,8 @@ def check_config(data, path="data"):
     if not isinstance(data.get("cache", False), bool):
         raise ConfigError(f"{path}.cache", f"expected true or false, got {data['cache']!r}")
     for key, fn, provided in (("augment", *augmentation(data)),
-                              ("synthetic", generate_fpha, ("out", "progress", "workers"))):
+                              ("synthetic", generate_fpha, ("out", "progress", "workers")),
+                              ("joint_norm", normalize_skeleton, ("joints",))):
         section = data.get(key) or {}
         if not isinstance(section, dict):
             raise ConfigError(f"{path}.{key}", "expected a mapping")

@@ -56,10 +56,10 @@ class ResNetTSN(nn.Module):
                  last_stage: Literal["res2", "res3", "res4", "res5"] = "res5",
                  pretrained: bool | str | None = None):
         super().__init__()
-        family = "res2net" if temporal == "tea" else "resnet"
+        family, name = (("res2net", "Res2Net, which temporal 'tea' needs (res2net50_26w_4s)")
+                        if temporal == "tea" else ("resnet", "ResNet"))
         if arch not in timm.list_models(f"{family}*"):
-            raise ConfigError("arch", f"{arch!r} is not a timm {family}, which temporal "
-                              f"{temporal!r} needs (TEA: res2net50_26w_4s)"
+            raise ConfigError("arch", f"{arch!r} is not a timm {name}"
                               f"{closest(arch, timm.list_models(f'{family}*'))}")
         self.modality, self.temporal = modality, temporal
         # zero_init_last=False: every block's last BN starts at 1 as in torchvision's ResNet, which

@@ -36,7 +36,7 @@ def test_tea_has_the_published_parameter_count():
 
 
 def test_tea_needs_a_res2net():
-    with pytest.raises(ValueError, match="not a timm res2net.*res2net50_26w_4s"):
+    with pytest.raises(ValueError, match="not a timm Res2Net.*res2net50_26w_4s"):
         build({"model": {"backbone": {"name": "resnet_tsn", "arch": "resnet50",
                                       "temporal": "tea"},
                          "heads": {"gesture": {"name": "clip_classifier", "num_classes": 5}}}})

@@ -288,7 +288,7 @@ class FPHADataset(Dataset):
         self.classes = [action_of.get(k, f"class_{k}") for k in range(self.num_classes)]
 
         self.videos, labels, defects = [], [], []
-        for sequence, label in self._fold(sections, fold) if fold is not None else sections[split]:
+        for sequence, label in self._fold(listed, fold) if fold is not None else sections[split]:
             video, defect = self._load_video(sequence)
             if defect:
                 defects.append(defect)
@@ -312,10 +312,9 @@ class FPHADataset(Dataset):
         self.skeletons = [normalize_skeleton(video.joints[video.joint_valid], **(joint_norm or {}))
                           for video in self.videos] if self.skeleton_only else None
 
-    def _fold(self, sections, fold):
-        """Cross-subject fold `fold`: every listed sequence, the subjects sorted by name; the
-        fold's subject is the test split and all others the training split."""
-        listed = [entry for section in sections.values() for entry in section]
+    def _fold(self, listed, fold):
+        """Cross-subject fold `fold` of the `listed` (sequence, label) pairs of every section,
+        the subjects sorted by name: the fold's subject is the test split, the others train."""
         subjects = sorted({sequence.split("/")[0] for sequence, _ in listed})
         if not 0 <= fold < len(subjects):
             raise ValueError(f"fold must be in 0..{len(subjects) - 1} (fold k tests on subject "

@@ -10,15 +10,10 @@ from pathlib import Path
 
 import yaml
 
+from . import data, engine, models
+from .errors import ConfigError, closest
+
 SECTIONS = ("model", "data", "train", "eval")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot be used; `path` is its dotted location (e.g. `train.lr`)."""
-
-    def __init__(self, path, message):
-        self.path, self.message = path, message
-        super().__init__(f"{path}: {message}" if path else message)
 
 
 def load_config(path, overrides=()):
@@ -67,7 +62,6 @@ def apply_overrides(cfg, overrides):
 
 def check_config(cfg):
     """Raise ConfigError for anything a later build would reject."""
-    from .registry import closest
     for key in cfg:
         if key not in SECTIONS and key != "_source":
             raise ConfigError(key, f"unknown section{closest(key, SECTIONS)}; "
@@ -75,7 +69,6 @@ def check_config(cfg):
     for section in ("model", "data"):
         if not isinstance(cfg.get(section), dict):
             raise ConfigError(section, "missing or not a mapping")
-    from . import data, engine, models
     models.check_config(cfg["model"], "model")
     data.check_config(cfg["data"], "data")
     engine.check_config(cfg, "train", "eval")

@@ -1,22 +1,16 @@
 """One small registry per kind of component: a dict of names plus a decorator.
 
-Registries are filled by explicit imports in each package's `__init__`. `check` validates a
-config section against the component's signature (names and simple annotated types), so a wrong
-config fails with the dotted path before anything is built; `build` then calls the component.
+Each package keeps its registry in its `base` module; importing the package imports every
+component file, and each registers itself there. `check` validates a config section against the
+component's signature (names and simple annotated types), so a wrong config fails with the dotted
+path before anything is built; `build` then calls the component.
 """
 
-import difflib
 import inspect
 import types
 import typing
 
-from .config import ConfigError
-
-
-def closest(name, choices):
-    """A ' (did you mean ...?)' hint for an unknown name, or ''."""
-    near = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(n) for n in near)}?)" if near else ""
+from .errors import ConfigError, closest
 
 
 class Registry:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from test_trainer import ToyClips, config, weights
 
-from handmt.config import ConfigError
 from handmt.engine import check_config
 from handmt.engine.trainer import float32, to_channels_last, train
+from handmt.errors import ConfigError
 from handmt.models import build
 
 

@@ -15,9 +15,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler, default_collate
 
-from handmt.engine import OPTIMIZERS, SCHEDULES, ConfigError, distributed, train_options, trainer
+from handmt.engine import OPTIMIZERS, SCHEDULES, distributed, train_options, trainer
 from handmt.engine.checkpoint import load_checkpoint, load_model_state
 from handmt.engine.trainer import CHECKPOINT, LOG, TENSORBOARD, seed_everything, train
+from handmt.errors import ConfigError
 from handmt.models import BACKBONES, build
 from handmt.models.backbones import FeatureSpec
 

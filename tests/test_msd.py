@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from handmt import load_config
-from handmt.config import ConfigError
+from handmt.errors import ConfigError
 from handmt.losses import depth_mse
 from handmt.losses.depth import binarize, near_is_bright
 from handmt.models import HEADS, build

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from handmt.config import ConfigError
+from handmt.errors import ConfigError
 from handmt.models import build
 from handmt.models.backbones.i3d import INCEPTION
 from handmt.models.backbones.resnet_tsn import ACTION_NET_NAMES

@@ -18,11 +18,11 @@ from test_trainer import ToyClips, config
 
 from handmt.atomic import remove_stale_temps
 from handmt.cli import main
-from handmt.config import ConfigError
 from handmt.data.fpha import FPHADataset
 from handmt.data.frames import BadFrame, decode_image
 from handmt.engine.checkpoint import load_checkpoint, save_checkpoint
 from handmt.engine.trainer import CHECKPOINT, CONFIG, LOG, train
+from handmt.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 TSN = str(REPO / "configs" / "cpu_fpha_tsn.yaml")

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from handmt.config import ConfigError
 from handmt.data import FPHADataset, withhold
 from handmt.engine.evaluate import evaluate
+from handmt.errors import ConfigError
 from handmt.losses import mask_losses, soft_dice_loss
 from handmt.metrics import f1, iou, iou_f1, mask_counts
 from handmt.models import HEADS, build

@@ -19,7 +19,7 @@ Everything else (sampling, crops, depth scaling, defects) is video.GestureDatase
 import re
 from typing import Literal
 
-from . import DATASETS
+from .base import DATASETS
 from .video import FrameSource, GestureDataset
 
 __all__ = ["SUBJECTS", "EgoGestureDataset", "read_labels"]

@@ -28,7 +28,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..hand import NUM_JOINTS
-from . import DATASETS, flow
+from . import flow
+from .base import DATASETS
 from .cache import open_cache
 from .camera import CAMERA_FILE, FPHACamera, project
 from .frames import BadFrame, decode_image

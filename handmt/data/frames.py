@@ -21,6 +21,10 @@ import numpy as np
 
 __all__ = ["BadFrame", "decode_image"]
 
+# OpenCV's own thread pool does not survive fork (DataLoader workers can deadlock in their first
+# cv2 call), and the loader workers already use the cores.
+cv2.setNumThreads(1)
+
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 END_OF_IMAGE = b"\xff\xd9"
 

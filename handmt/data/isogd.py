@@ -14,7 +14,7 @@ Everything else (sampling, crops, depth scaling, defects) is video.GestureDatase
 
 from typing import Literal
 
-from . import DATASETS
+from .base import DATASETS
 from .video import FrameSource, GestureDataset
 
 __all__ = ["IsoGDDataset", "read_list"]

@@ -26,7 +26,7 @@ defects) is video.GestureDataset's.
 import re
 from typing import Literal
 
-from . import DATASETS
+from .base import DATASETS
 from .video import FrameSource, GestureDataset
 
 __all__ = ["FOLDERS", "VIVADataset", "parse_name"]

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 
 def init():

@@ -46,12 +46,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ..atomic import atomic_write, remove_stale_temps
-from ..config import ConfigError
 from ..data import build_dataset
+from ..errors import ConfigError
 from ..models import build
-from . import OPTIMIZERS, SCHEDULES, distributed, eval_options, train_options
+from . import distributed
 from .checkpoint import load_checkpoint, load_model_state, rng_state, save_checkpoint, set_rng_state
 from .evaluate import evaluate, to_device
+from .optim import OPTIMIZERS, SCHEDULES
+from .options import eval_options, train_options
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"

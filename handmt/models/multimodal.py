@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..losses import masked_mean, ssa_loss
 from ..registry import check_arguments
 from .backbones import MODALITY_CHANNELS

@@ -33,9 +33,9 @@ from typing import Literal
 from einops import rearrange
 from torch import nn
 
-from ...config import ConfigError
+from ...errors import ConfigError
 from ..pretrained import adapt_first_conv, drop, load_weights, origin_of, read_weights
-from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
+from .base import BACKBONES, MODALITY_CHANNELS, FeatureSpec
 from .i3d import scaled
 
 # (convolution widths, pool kernel = stride) of each stage.

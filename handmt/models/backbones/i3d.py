@@ -50,9 +50,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ...config import ConfigError
+from ...errors import ConfigError
 from ..pretrained import adapt_first_conv, drop, load_weights, origin_of, read_weights
-from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
+from .base import BACKBONES, MODALITY_CHANNELS, FeatureSpec
 
 
 def same_padding(size, kernel, stride):

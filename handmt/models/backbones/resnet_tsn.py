@@ -32,11 +32,10 @@ import timm
 from einops import rearrange
 from torch import nn
 
-from ...config import ConfigError
-from ...registry import closest
+from ...errors import ConfigError, closest
 from ..layers import Action, TEABottleneck, TemporalShift, set_num_segments
 from ..pretrained import adapt_first_conv, drop, load_weights, origin_of, read_weights
-from . import BACKBONES, MODALITY_CHANNELS, FeatureSpec
+from .base import BACKBONES, MODALITY_CHANNELS, FeatureSpec
 
 STAGES = {"layer1": "res2", "layer2": "res3", "layer3": "res4", "layer4": "res5"}
 

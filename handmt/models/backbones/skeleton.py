@@ -13,7 +13,7 @@ from einops import rearrange
 from torch import nn
 
 from ...hand import NUM_JOINTS
-from . import BACKBONES, FeatureSpec
+from .base import BACKBONES, FeatureSpec
 
 INPUTS = 6  # position and velocity, 3 each
 

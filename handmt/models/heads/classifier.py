@@ -10,7 +10,7 @@ from torch import nn
 
 from ...losses import masked_cross_entropy
 from ..layers.tcn import TCN
-from . import HEADS, feature_spec
+from .base import HEADS, feature_spec
 
 
 @HEADS.register("clip_classifier")

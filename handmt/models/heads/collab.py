@@ -58,7 +58,7 @@ from ...losses.pose import (
 )
 from ...metrics.pose import backproject
 from ..layers.tcn import TCN
-from . import HEADS, feature_spec
+from .base import HEADS, feature_spec
 from .multi_order import FD_CHOICES, MultiOrder
 from .relation import HAND_GROUPS, MultiScaleRelation, spatial_mean, structure_pool
 

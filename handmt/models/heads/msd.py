@@ -24,9 +24,9 @@ from typing import Literal
 from einops import rearrange
 from torch import nn
 
-from ...config import ConfigError
+from ...errors import ConfigError
 from ...losses import depth_mse
-from . import HEADS, feature_spec
+from .base import HEADS, feature_spec
 
 FEATURES = {"local": "stem", "global": "res5"}  # the paper's Res1 and Resblock5
 

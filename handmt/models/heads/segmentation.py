@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ...config import ConfigError
+from ...errors import ConfigError
 from ...losses import mask_losses
-from . import HEADS, feature_spec
+from .base import HEADS, feature_spec
 
 
 @HEADS.register("segmentation")

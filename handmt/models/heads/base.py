@@ -1,0 +1,15 @@
+"""The head registry and the lookup of the backbone feature a head reads."""
+
+from ...errors import ConfigError, closest
+from ...registry import Registry
+
+HEADS = Registry("head")
+
+
+def feature_spec(feature_info, name):
+    """The FeatureSpec of feature `name`, or a ConfigError listing the backbone's features."""
+    if name not in feature_info:
+        raise ConfigError("feature", f"the backbone has no feature {name!r}"
+                          f"{closest(name, feature_info)}; it has: {', '.join(feature_info)}")
+    return feature_info[name]
+

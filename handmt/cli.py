@@ -22,7 +22,15 @@ from .config import ConfigError, load_config
 
 
 def synth(args):
-    from .data.synthetic import generate_fpha, render_fpha_video
+    from .data.synthetic import generate_fpha, render_fpha, render_fpha_video
+    if args.skeletons is not None:
+        if args.out is None or args.video is not None:
+            raise ValueError("--skeletons ROOT renders ROOT's sequences into --out DIR (and "
+                             "takes no --video)")
+        out = render_fpha(args.skeletons, args.out, max_frames=args.max_frames, size=args.size,
+                          seed=args.seed, workers=args.workers)
+        print(f"wrote {out}")
+        return
     if args.out is None and args.video is None:
         raise ValueError("give --out DIR (a dataset), --video FILE (one sequence) or both")
     if args.out is not None:
@@ -127,6 +135,12 @@ def parser():
                    "--label as an MP4 file, a sequence the set does not hold (handmt predict's "
                    "input)")
     s.add_argument("--label", type=int, default=0, help="class of the --video sequence")
+    s.add_argument("--skeletons", metavar="ROOT", help="render the real motion of an FPHA "
+                   "annotation tree (its split file's sequences) into --out, instead of "
+                   "synthetic motion")
+    s.add_argument("--max-frames", type=int, help="with --skeletons: subsample longer sequences "
+                   "evenly to this many frames")
+    s.add_argument("--workers", type=int, default=2, help="rendering processes")
     s.set_defaults(run=synth)
 
     t = sub.add_parser("train", help="train the model of a config")

@@ -2,13 +2,15 @@
 skeleton files, kinematics, determinism, agreement of mask, depth and joints, reversed classes,
 the generation cache and re-rendering a skeleton."""
 
+import shutil
+
 import cv2
 import numpy as np
 import pytest
 
 from handmt.data.camera import FPHACamera
-from handmt.data.fpha import read_skeleton
-from handmt.data.synthetic import ensure_fpha, generate_fpha, render_skeleton, writer
+from handmt.data.fpha import FPHADataset, read_skeleton, read_split
+from handmt.data.synthetic import ensure_fpha, generate_fpha, render_fpha, render_skeleton, writer
 from handmt.data.synthetic.motion import gesture_classes, gesture_joints, make_subject
 from handmt.hand import BONES
 
@@ -222,3 +224,31 @@ def test_render_skeleton_draws_the_same_hand(tiny, tmp_path):
                                       read(tiny / FRAMES / video / f"mask/mask_{frame:04d}.png"))
         assert read(out / f"depth/depth_{frame:04d}.png").shape == (72, 96)
     assert len(list((out / "color").iterdir())) == 6
+
+
+def test_render_fpha_renders_every_split_sequence_of_a_skeleton_tree(tiny, tmp_path):
+    """Real motion in, an FPHA-layout set out: same split and labels, the skeletons subsampled
+    evenly, the hand drawn where those joints are; a sequence with an empty skeleton is left out
+    with a warning that names it."""
+    source = tmp_path / "annotations"
+    shutil.copytree(tiny / POSES, source / POSES)
+    shutil.copy(tiny / writer.SPLIT_FILE, source / writer.SPLIT_FILE)
+    (source / POSES / VIDEOS[0] / "skeleton.txt").write_text("")
+    with pytest.warns(UserWarning, match=VIDEOS[0]):
+        out = render_fpha(source, tmp_path / "rendered", max_frames=4, size=128, workers=1,
+                          progress=False)
+    expected = read_split(tiny / writer.SPLIT_FILE)
+    expected["train"] = [(name, label) for name, label in expected["train"] if name != VIDEOS[0]]
+    assert read_split(out / writer.SPLIT_FILE) == expected
+    kept = [0, 2, 3, 5]  # 4 of 6 frames, evenly spread, the ends kept
+    video = VIDEOS[5]
+    np.testing.assert_allclose(read_skeleton(out / POSES / video / "skeleton.txt"),
+                               read_skeleton(tiny / POSES / video / "skeleton.txt")[kept],
+                               atol=1e-4)
+    for new, old in enumerate(kept):  # the mask depends only on the joints and the camera
+        np.testing.assert_array_equal(read(out / FRAMES / video / f"mask/mask_{new:04d}.png"),
+                                      read(tiny / FRAMES / video / f"mask/mask_{old:04d}.png"))
+    dataset = FPHADataset(str(out), split="train", num_frames=4, size=32)
+    assert len(dataset) == len(expected["train"])
+    with pytest.raises(FileNotFoundError, match="split file|data_split"):
+        render_fpha(tmp_path / "nowhere", tmp_path / "other", progress=False)

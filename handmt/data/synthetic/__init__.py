@@ -2,6 +2,7 @@
 renderer (`render`) and the writer of the FPHA layout (`writer`). DESIGN.md, "Synthetic
 FPHA-format data"."""
 
-from .writer import ensure_fpha, generate_fpha, render_fpha_video, render_skeleton
+from .writer import ensure_fpha, generate_fpha, render_fpha, render_fpha_video, render_skeleton
 
-__all__ = ["ensure_fpha", "generate_fpha", "render_fpha_video", "render_skeleton"]
+__all__ = ["ensure_fpha", "generate_fpha", "render_fpha", "render_fpha_video",
+           "render_skeleton"]

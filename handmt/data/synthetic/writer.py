@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import json
 import shutil
+import warnings
 from dataclasses import asdict
 from functools import partial
 from multiprocessing import get_context
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from ..cache import cache_home
 from ..camera import FPHACamera
-from ..fpha import read_skeleton
+from ..fpha import read_skeleton, read_split
 from .motion import gesture_classes, gesture_joints, make_subject, skin_tone
 from .render import render_video
 
@@ -109,9 +110,7 @@ def generate_fpha(out, *, classes: int = 45, subjects: int = 6, seqs: int = 2, f
     `classes` gesture classes (the table in `motion`), `subjects` hands, `seqs` sequences per
     (subject, class), each exactly `frames` frames long, colour `size` px wide. Split: within
     every (subject, class) odd sequences train and even ones test; with seqs=1, subjects
-    alternate within every class. Written to `out`.tmp and renamed at the end, so an interrupted
-    run leaves no partial set at `out`. Same arguments, same files (whatever `workers`)."""
-    out = Path(out).expanduser()
+    alternate within every class. Same arguments, same files (whatever `workers`)."""
     table = gesture_classes(classes)
     for name, value, low in (("subjects", subjects, 1), ("seqs", seqs, 1), ("frames", frames, 2),
                              ("size", size, 64), ("workers", workers, 1)):
@@ -120,17 +119,38 @@ def generate_fpha(out, *, classes: int = 45, subjects: int = 6, seqs: int = 2, f
     if seqs == 1 and subjects == 1:
         raise ValueError("generate_fpha: with seqs=1 the split alternates subjects, so it needs "
                          "subjects >= 2")
+    camera = synthetic_camera(size)
+    videos = [(subject, label, seq) for subject in range(1, subjects + 1)
+              for label in range(classes) for seq in range(1, seqs + 1)]
+
+    def in_training(subject, label, seq):
+        return (subject + label) % 2 == 1 if seqs == 1 else seq % 2 == 1
+
+    split = {True: [], False: []}
+    for subject, label, seq in videos:
+        split[in_training(subject, label, seq)].append((_video_name(subject, table[label], seq),
+                                                        label))
+    info = {"generator_version": GENERATOR_VERSION,
+            "arguments": dict(classes=classes, subjects=subjects, seqs=seqs, frames=frames,
+                              size=size, seed=seed),
+            "classes": [{"label": label, **asdict(gesture)} for label, gesture in enumerate(table)]}
+    job = partial(_write_video, camera=camera, classes=table, frames=frames, seed=seed)
+    return _write_set(out, videos, job, split[True], split[False], camera, info,
+                      workers=workers, progress=progress, desc="synthetic FPHA videos")
+
+
+def _write_set(out, videos, job, train, test, camera, info, *, workers, progress, desc):
+    """Run `job(video, root=...)` for every video into `out`.tmp, then write the split file
+    (`train` and `test`: lists of (sequence, label)), the camera and `info`, and rename the
+    folder to `out`: an interrupted run leaves no partial set at `out`."""
+    out = Path(out).expanduser()
     if out.exists():
         raise FileExistsError(f"{out} exists: remove it or choose another folder")
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted run
     tmp.mkdir(parents=True)
-    camera = synthetic_camera(size)
-
-    videos = [(subject, label, seq) for subject in range(1, subjects + 1)
-              for label in range(classes) for seq in range(1, seqs + 1)]
-    job = partial(_write_video, root=tmp, camera=camera, classes=table, frames=frames, seed=seed)
-    bar = tqdm(total=len(videos), desc="synthetic FPHA videos", disable=not progress)
+    job = partial(job, root=tmp)
+    bar = tqdm(total=len(videos), desc=desc, disable=not progress)
     if workers == 1:
         for video in videos:
             job(video)
@@ -142,26 +162,67 @@ def generate_fpha(out, *, classes: int = 45, subjects: int = 6, seqs: int = 2, f
             for _ in pool.imap_unordered(job, videos):
                 bar.update()
     bar.close()
-
-    def in_training(subject, label, seq):
-        return (subject + label) % 2 == 1 if seqs == 1 else seq % 2 == 1
-
-    lines = {True: [], False: []}
-    for subject, label, seq in videos:
-        lines[in_training(subject, label, seq)].append(
-            f"{_video_name(subject, table[label], seq)} {label}")
-    (tmp / SPLIT_FILE).write_text(f"Training {len(lines[True])}\n" + "".join(
-        f"{line}\n" for line in lines[True]) + f"Test {len(lines[False])}\n" + "".join(
-        f"{line}\n" for line in lines[False]))
+    (tmp / SPLIT_FILE).write_text(
+        f"Training {len(train)}\n" + "".join(f"{name} {label}\n" for name, label in train)
+        + f"Test {len(test)}\n" + "".join(f"{name} {label}\n" for name, label in test))
     camera.save(tmp)
-    arguments = dict(classes=classes, subjects=subjects, seqs=seqs, frames=frames, size=size,
-                     seed=seed)
-    (tmp / INFO_FILE).write_text(json.dumps({
-        "generator_version": GENERATOR_VERSION, "arguments": arguments,
-        "classes": [{"label": label, **asdict(gesture)} for label, gesture in enumerate(table)],
-    }, indent=1))
+    (tmp / INFO_FILE).write_text(json.dumps(info, indent=1))
     tmp.rename(out)
     return out
+
+
+def _render_real(video, *, root, camera, seed):
+    """Render one real sequence; `video` = (index, sequence name, joints)."""
+    index, name, joints = video
+    rng = np.random.default_rng([seed, 3, index])
+    write_skeleton(root / POSES / name / "skeleton.txt", joints)
+    write_frames(render_video(joints, camera, rng, skin_tone(rng)), root / VIDEOS / name)
+
+
+def subsample(joints, max_frames):
+    """At most `max_frames` frames spread evenly over the whole sequence (first and last kept):
+    the same motion at a lower frame rate."""
+    if max_frames is None or len(joints) <= max_frames:
+        return joints
+    return joints[np.linspace(0, len(joints) - 1, max_frames).round().astype(int)]
+
+
+def render_fpha(skeletons, out, *, max_frames: int | None = None, size: int = 320, seed: int = 0,
+                workers: int = 2, progress: bool = True) -> Path:
+    """Render every sequence of the split file of the FPHA annotation tree `skeletons` (the real
+    dataset, or ../shared/fpha-dev) into an FPHA-layout folder `out`: colour, depth and mask
+    frames in a random scene per sequence, the (subsampled) skeletons, the same split and labels.
+    `max_frames` subsamples longer sequences evenly in time. A sequence whose skeleton file is
+    missing or empty is left out with a warning (FPHA's three empty files are not in its split)."""
+    root = Path(skeletons).expanduser()
+    split_path = root / SPLIT_FILE
+    if not split_path.is_file():
+        raise FileNotFoundError(f"{split_path} does not exist: --skeletons must be an FPHA folder "
+                                f"holding {SPLIT_FILE} and {POSES}/")
+    if max_frames is not None and max_frames < 2:
+        raise ValueError(f"render_fpha: max_frames={max_frames}, must be at least 2")
+    sections = read_split(split_path)
+    videos, kept, skipped = [], {}, []
+    for split in ("train", "test"):
+        kept[split] = []
+        for name, label in sections.get(split, []):
+            path = root / POSES / name / "skeleton.txt"
+            joints = read_skeleton(path) if path.is_file() else np.zeros((0,))
+            if not len(joints):
+                skipped.append(str(path))
+                continue
+            videos.append((len(videos), name, subsample(joints, max_frames)))
+            kept[split].append((name, label))
+    if skipped:
+        warnings.warn(f"{len(skipped)} sequences have no skeleton and are left out: "
+                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
+                      stacklevel=2)
+    info = {"generator_version": GENERATOR_VERSION, "rendered_from": str(root.resolve()),
+            "arguments": dict(max_frames=max_frames, size=size, seed=seed),
+            "frames": int(sum(len(joints) for _, _, joints in videos))}
+    job = partial(_render_real, camera=synthetic_camera(size), seed=seed)
+    return _write_set(out, videos, job, kept["train"], kept["test"], synthetic_camera(size), info,
+                      workers=workers, progress=progress, desc="rendering FPHA skeletons")
 
 
 def ensure_fpha(cache_root=None, **generate_kwargs) -> Path:

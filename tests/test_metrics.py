@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from handmt.metrics import (
-    backproject,
     confusion_matrix,
     iou,
     mpjpe,
@@ -80,25 +79,6 @@ def test_pck_curve_valid_mask_and_leading_dims():
 def test_mpjpe_hand_case():
     pred, gt = pose_case(HAND_ERRORS)
     assert mpjpe(pred, gt) == pytest.approx((6 * (5 + 15) + 5 * (25 + 40)) / 42)
-
-
-def test_backproject_round_trip():
-    rng = np.random.default_rng(1)
-    points = rng.uniform([-80, -60, 300], [80, 60, 700], size=(2, 3, 21, 3))  # (B, T, 21, 3)
-    # One K per clip, as a batch of the data contract carries it.
-    K = np.array([[[500.0, 0, 160], [0, 480, 120], [0, 0, 1]],
-                  [[300.0, 0, 112], [0, 310, 100], [0, 0, 1]]])
-    uvw = np.einsum("bij,btnj->btni", K, points)  # pinhole projection, per clip
-    joints2d = uvw[..., :2] / uvw[..., 2:]
-    root_depth = points[..., 0, 2]
-    rel_depth = points[..., 2] - root_depth[..., None]
-    recovered = backproject(torch.from_numpy(joints2d), torch.from_numpy(rel_depth),
-                            torch.from_numpy(root_depth), torch.from_numpy(K))
-    np.testing.assert_allclose(recovered.numpy(), points, atol=1e-4)
-    # A single (3, 3) K serves every frame.
-    single = backproject(torch.from_numpy(joints2d[0]), torch.from_numpy(rel_depth[0]),
-                         torch.from_numpy(root_depth[0]), torch.from_numpy(K[0]))
-    np.testing.assert_allclose(single.numpy(), points[0], atol=1e-4)
 
 
 def test_top1_ignores_unlabelled_samples():

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from handmt.models.heads.multi_order import MultiOrder, order_features, slow_fast_weights
+from handmt.models.collab.multi_order import MultiOrder, order_features, slow_fast_weights
 
 
 def test_order_features_of_a_quadratic_sequence():

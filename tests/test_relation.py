@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from handmt import hand
-from handmt.models.heads.relation import (
+from handmt.models.collab.relation import (
     MultiScaleRelation,
     RelationBlock,
     membership,

@@ -22,7 +22,7 @@ from handmt.data.skeleton import (
 )
 from handmt.hand import BONE_LENGTHS_MM, BONES, NUM_JOINTS, PALM, WRIST
 from handmt.models import build
-from handmt.models.heads.multi_order import MultiOrder
+from handmt.models.collab.multi_order import MultiOrder
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "fpha-dev"

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from handmt.models.layers.tcn import TCN
+from handmt.models.collab.tcn import TCN
 
 
 def test_shape_and_temporal_order():

@@ -4,7 +4,6 @@ import pytest
 import torch
 from albumentations import HorizontalFlip
 
-from handmt.data.camera import project
 from handmt.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -14,6 +13,7 @@ from handmt.data.transforms import (
     multi_crop_transforms,
     to_tensors,
 )
+from handmt.geometry import project
 
 SIZE = 48
 K = np.array([[60.0, 0.0, 23.5], [0.0, 62.0, 24.0], [0.0, 0.0, 1.0]])

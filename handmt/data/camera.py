@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import project
+
 CAMERA_FILE = "handmt_camera.json"
 
 
@@ -78,8 +80,3 @@ class FPHACamera:
         """Depth-camera points (..., 3) in mm -> depth pixels (..., 2)."""
         return project(points, self.depth_K)
 
-
-def project(points, K):
-    """Pinhole projection of camera-frame points (..., 3) with intrinsics K (3, 3) -> (..., 2)."""
-    uvw = np.asarray(points, dtype=np.float64) @ np.asarray(K, dtype=np.float64).T
-    return uvw[..., :2] / uvw[..., 2:3]

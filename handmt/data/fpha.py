@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..geometry import project
 from ..hand import NUM_JOINTS
 from . import flow
 from .base import DATASETS
 from .cache import open_cache
-from .camera import CAMERA_FILE, FPHACamera, project
+from .camera import CAMERA_FILE, FPHACamera
 from .frames import BadFrame, decode_image
 from .sampling import dense_indices, segment_indices
 from .skeleton import normalize_skeleton, resample

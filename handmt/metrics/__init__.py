@@ -11,7 +11,6 @@ from .pose import (
     DEFAULT_THRESHOLDS,
     PROTOCOL_3D,
     REPORTED_THRESHOLDS,
-    backproject,
     curve_auc,
     joint_errors,
     mpjpe,
@@ -21,7 +20,7 @@ from .pose import (
 from .segmentation import f1, iou, iou_f1, mask_counts
 
 __all__ = [
-    "DEFAULT_THRESHOLDS", "PROTOCOL_3D", "REPORTED_THRESHOLDS", "backproject", "confusion_matrix",
+    "DEFAULT_THRESHOLDS", "PROTOCOL_3D", "REPORTED_THRESHOLDS", "confusion_matrix",
     "curve_auc", "f1", "iou", "iou_f1", "joint_errors", "mask_counts", "mpjpe", "pck_at",
     "pck_curve", "top1", "video_accuracy", "video_predictions", "video_scores",
 ]

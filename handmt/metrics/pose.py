@@ -1,15 +1,9 @@
-"""3D hand pose metrics: PCK curve and its AUC, MPJPE, and the back-projection of the 3D protocol.
-
-DESIGN.md, "Metrics": per-joint Euclidean errors pooled over frames; PCK(t) per joint, averaged
-over the 21 joints; curve on linspace(0, 50, 21) mm; AUC by trapezoid normalized by the threshold
-range; reports give PCK@20, @25, @30. DESIGN.md, "Collaborative pose and gesture" -> 3D evaluation:
-predicted 2D joints and predicted root-relative depths, the root (wrist) depth taken from the
-ground truth, back-projected with K. Every report states that protocol (`PROTOCOL_3D`).
-"""
+"""3D hand pose metrics: `joint_errors`, `pck_curve` (PCK over 0-50 mm, averaged over joints) and
+its AUC (`curve_auc`), `pck_at`, `mpjpe`, and `PROTOCOL_3D`, the 3D protocol every report states
+(docs/design.md, "Metrics")."""
 
 import numpy as np
 import torch
-from kornia.geometry.camera import unproject_points
 
 DEFAULT_THRESHOLDS = np.linspace(0, 50, 21)
 REPORTED_THRESHOLDS = (20, 25, 30)
@@ -75,30 +69,3 @@ def pck_at(pck, thresholds, t):
 def mpjpe(pred, gt, valid=None):
     """Mean per-joint position error in mm over all joints of the labelled frames."""
     return float(joint_errors(pred, gt, valid).mean())
-
-
-def backproject(joints2d, rel_depth, root_depth, K):
-    """3D joints (..., J, 3) in mm from 2D joints and depths, the 3D protocol of DESIGN.md.
-
-    z = root_depth + rel_depth, X = (u - cx) z / fx, Y = (v - cy) z / fy.
-    joints2d: (..., J, 2) pixels; rel_depth: (..., J) mm relative to the wrist (already
-    multiplied by depth_scale); root_depth: (...) the ground-truth wrist z in mm; K: (3, 3) or
-    (..., 3, 3) whose leading dims are a prefix of those of joints2d (a clip's K (B, 3, 3) serves
-    joints (B, T, J, 2)).
-    """
-    joints2d = torch.as_tensor(joints2d)
-    K = torch.as_tensor(K, device=joints2d.device)
-    leading = joints2d.shape[:-2]
-    if K.shape[-2:] != (3, 3) or K.shape[:-2] != leading[:K.dim() - 2]:
-        raise ValueError(f"K {tuple(K.shape)} must be (..., 3, 3) with leading dims a prefix of "
-                         f"joints2d's {tuple(leading)}")
-    # Give K one axis per leading dim of joints2d; kornia broadcasts it over the joints.
-    K = K.reshape(K.shape[:-2] + (1,) * (len(leading) - (K.dim() - 2)) + (3, 3))
-    rel_depth = torch.as_tensor(rel_depth, device=joints2d.device)
-    root_depth = torch.as_tensor(root_depth, device=joints2d.device)
-    if rel_depth.shape != joints2d.shape[:-1] or root_depth.shape != leading:
-        raise ValueError(f"rel_depth {tuple(rel_depth.shape)} and root_depth "
-                         f"{tuple(root_depth.shape)} must be {tuple(joints2d.shape[:-1])} and "
-                         f"{tuple(leading)} for joints2d {tuple(joints2d.shape)}")
-    depth = root_depth[..., None] + rel_depth
-    return unproject_points(joints2d, depth[..., None], K)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ...geometry import project
 from ...hand import BONES, FINGER_CHAINS, WRIST
-from ..camera import project
 
 NEAR_MM = 120.0  # capsules are clipped to the half-space in front of this plane
 DISPARITY_MM = 250_000.0  # depth = DISPARITY_MM / disparity, disparity in whole steps

@@ -1,8 +1,8 @@
 """Heads read the backbone features they name, return named outputs and own their losses."""
 
+from ..collab import CollaborativeGestureHead, CollaborativeHead
 from .base import HEADS, feature_spec
 from .classifier import ClipClassifier, TCNClassifier
-from .collab import CollaborativeGestureHead, CollaborativeHead
 from .msd import MSDDecoder
 from .segmentation import SegmentationHead
 

@@ -1,7 +1,7 @@
 """Clip classifiers. `clip_classifier`: TSN's consensus (Wang et al., ECCV 2016, section 3.1):
 each frame's feature map is average-pooled and classified; the clip's logits are the temporal
 average of the per-frame logits; 3D features ('b c t h w') are pooled over time and space.
-`tcn_classifier`: a temporal-conv network over the per-frame pooled features (layers/tcn.py),
+`tcn_classifier`: a temporal-conv network over the per-frame pooled features (models/collab/tcn.py),
 e.g. the plain reference classifier of 3D skeletons.
 """
 
@@ -9,7 +9,7 @@ from einops import reduce
 from torch import nn
 
 from ...losses import masked_cross_entropy
-from ..layers.tcn import TCN
+from ..collab.tcn import TCN
 from .base import HEADS, feature_spec
 
 

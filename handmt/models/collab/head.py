@@ -1,68 +1,36 @@
-"""Collaborative pose and gesture (Yang et al., ECCV 2020, section 3; DESIGN.md, "Collaborative
-pose and gesture").
+"""The collaborative pose and gesture network (Yang et al., ECCV 2020, section 3, Fig. 1; docs/
+design.md, "Collaborative pose and gesture").
 
-One backbone feature becomes the joint-aware features J: N = 21 groups of Cj channels at the
-heatmap resolution (stage 1 of Fig. 1). Then, `iterations` times (stages 2-5):
+- `CollaborativeHead` ("collab"): joint-aware features, then `iterations` rounds of the
+  `PoseSubNetwork` and the `GestureSubNetwork` refining each other (stages 1-5); loss eq. 5.
+- `CollaborativeGestureHead` ("collab_gesture"): the gesture sub-network alone on per-joint
+  features from elsewhere, e.g. the skeleton backbone's embedding of 3D joints.
 
-    pose input     X = J               (first iteration)
-                   X = J + conv1x1(G)  (later ones, stage 5)
-    pose           H = heatmaps(X); D = depth(X + conv1x1(H)); P = conv1x1([H, D broadcast])
-    gesture input  Y = J + conv1x1(P)  (stage 3)
-    gesture        G, logits = conv(Y) -> multi-order streams -> multi-scale relation each
-                   -> streams averaged (G) and a TCN over time per stream (logits averaged)
-
-Heatmaps give 2D joints by kornia's soft-argmax of log(H - HEATMAP_FLOOR): the softmax of that
-is the heatmap above the floor, normalized, and its expectation is the centre of any radially
-symmetric peak, so a Gaussian target decodes to its joint (a softmax of H itself snaps toward
-the peak pixel, by up to half a heatmap pixel; the floor keeps low background noise out). D is
-each joint's depth minus the wrist's in units of `depth_scale` mm. The loss is eq. 5,
-L = l_2d L_2d + l_3d L_3d + l_c CE with the paper's weights (1, 0.001, 0.001), pose terms masked
-by `pose_valid` and CE by `label >= 0` (the weakly supervised training of section 3.4 is nothing
-more).
-
-Choices the paper leaves open (beyond DESIGN.md's):
-- Every iteration has its own weights and every iteration's outputs are supervised
-  (intermediate supervision, as in the stacked pose networks the paper follows); the outputs
-  are the last iteration's.
-- The heatmap branch, the gesture convolution and every 1x1 mapping between J, P and G are
-  grouped by joint, so group i stays joint i's features; the depth regressor sees all groups
-  (a relative depth needs the wrist's features too).
-- What the TCN reads (`tcn_input`): "hand", the level-3 node as Fig. 3 draws it (Cj channels
-  per frame, the mean of all joints' refined features), or "joints", the refined features of all
-  21 joints pooled over space (N * Cj channels): the level-3 context reaches every node through
-  the relation module's upsampling, and averaging the joints discards which joint moved. Both
-  measured on the real FPHA skeletons (docs/collaborative.md); the default is the better one.
-  `multi_scale: false` (Table 1's baseline) reads the same features without the relation module.
-- FD per frame or per clip (`fd`, multi_order.py).
-
-`collab_gesture` is the gesture sub-network alone, on per-joint features that come from
-elsewhere, e.g. the skeleton backbone's embedding of ground-truth 3D joints.
+Heatmap and depth codec: handmt/geometry.py; multi-order streams (3.2): multi_order.py;
+multi-scale relation (3.3): relation.py; the TCN: tcn.py.
 """
 
 from typing import Literal
 
 import torch
 from einops import rearrange
-from kornia.geometry.subpix import spatial_soft_argmax2d
 from torch import nn
 
+from ...geometry import (
+    backproject,
+    decode_depth,
+    decode_heatmaps,
+    encode_depth,
+    encode_heatmaps,
+)
 from ...hand import NUM_JOINTS, PART_GROUPS, WRIST
 from ...losses import masked_cross_entropy
-from ...losses.pose import (
-    depth_loss,
-    from_heatmap,
-    gaussian_heatmaps,
-    heatmap_loss,
-    relative_depth,
-    to_heatmap,
-)
-from ...metrics.pose import backproject
-from ..layers.tcn import TCN
-from .base import HEADS, feature_spec
+from ...losses.pose import depth_loss, heatmap_loss
+from ..heads.base import HEADS, feature_spec
 from .multi_order import FD_CHOICES, MultiOrder
 from .relation import HAND_GROUPS, MultiScaleRelation, spatial_mean, structure_pool
+from .tcn import TCN
 
-HEATMAP_FLOOR = 0.05  # of the peak value 1
 TCN_INPUTS = ("joints", "hand")
 
 
@@ -201,24 +169,20 @@ class CollaborativeHead(nn.Module):
 
     def decode_2d(self, heatmaps):
         """Heatmaps (B, T, N, h, w) -> joints (B, T, N, 2) in input pixels (kornia soft-argmax)."""
-        b = heatmaps.shape[0]
-        above = (rearrange(heatmaps, "b t n h w -> (b t) n h w") - HEATMAP_FLOOR).clamp_min(1e-12)
-        xy = spatial_soft_argmax2d(above.log(), normalized_coordinates=False)
-        return from_heatmap(rearrange(xy, "(b t) n xy -> b t n xy", b=b), self.stride)
+        return decode_heatmaps(heatmaps, self.stride)
 
     def decode_3d(self, outputs, batch):
         """Predicted 3D joints (B, T, 21, 3) in colour-camera mm, the stated protocol of
         DESIGN.md: predicted 2D and relative depth, the wrist's depth from the ground truth,
         back-projected with the input's K."""
         root = batch["joints3d"][..., WRIST, 2]
-        return backproject(outputs["joints2d"], outputs["rel_depth"] * self.depth_scale, root,
-                           batch["K"])
+        return backproject(outputs["joints2d"],
+                           decode_depth(outputs["rel_depth"], root, self.depth_scale), batch["K"])
 
     def targets(self, batch, height, width):
         """Heatmap targets (B, T, N, h, w) and relative depth targets (B, T, N) of a batch."""
-        centres = to_heatmap(batch["joints2d"], self.stride)
-        return (gaussian_heatmaps(centres, height, width, self.sigma),
-                relative_depth(batch["joints3d"], self.depth_scale))
+        return (encode_heatmaps(batch["joints2d"], self.stride, height, width, self.sigma),
+                encode_depth(batch["joints3d"], self.depth_scale))
 
     def loss(self, outputs, batch):
         """Eq. 5 summed over the iterations."""

@@ -142,9 +142,9 @@ class GestureSubNetwork(nn.Module):
 
 @HEADS.register("collab")
 class CollaborativeHead(nn.Module):
-    """Outputs: `logits` (B, classes), `heatmaps` (B, T, 21, h, w), `joints2d` (B, T, 21, 2) in
-    input pixels, `rel_depth` (B, T, 21) in units of `depth_scale` mm (the last iteration's), and
-    `collab_iterations`, every iteration's (heatmaps, rel_depth, logits) for the loss."""
+    """Outputs: `logits` (B, classes), `heatmaps` (B, T, 21, h, w), `rel_depth` (B, T, 21) in
+    units of `depth_scale` mm (the last iteration's), and `collab_iterations`, every iteration's
+    (heatmaps, rel_depth, logits) for the loss. Predicts logits, joints2d and joints3d."""
 
     auxiliary = False
 
@@ -196,23 +196,25 @@ class CollaborativeHead(nn.Module):
                 g = rearrange(g, "b t c h w -> (b t) c h w")
                 pose_input = joint + self.gesture_to_pose[k](g)
         heatmaps, depth, logits = results[-1]
-        return {"logits": logits, "heatmaps": heatmaps, "joints2d": self.decode_2d(heatmaps),
-                "rel_depth": depth, "collab_iterations": results}
+        return {"logits": logits, "heatmaps": heatmaps, "rel_depth": depth,
+                "collab_iterations": results}
 
-    def decode_2d(self, heatmaps):
-        """Heatmaps (B, T, N, h, w) -> joints (B, T, N, 2) in input pixels (kornia soft-argmax)."""
+    def predict(self, outputs, batch):
+        """`logits`; `joints2d` (B, T, N, 2) in input pixels, the heatmaps' kornia soft-argmax;
+        when the batch holds `joints3d` and `K`, `joints3d` (B, T, N, 3) in colour-camera mm, the
+        stated protocol of DESIGN.md: predicted 2D and relative depth, the wrist's depth from the
+        ground truth, back-projected with the input's K."""
+        heatmaps = outputs["heatmaps"]
         b = heatmaps.shape[0]
         above = (rearrange(heatmaps, "b t n h w -> (b t) n h w") - HEATMAP_FLOOR).clamp_min(1e-12)
         xy = spatial_soft_argmax2d(above.log(), normalized_coordinates=False)
-        return from_heatmap(rearrange(xy, "(b t) n xy -> b t n xy", b=b), self.stride)
-
-    def decode_3d(self, outputs, batch):
-        """Predicted 3D joints (B, T, 21, 3) in colour-camera mm, the stated protocol of
-        DESIGN.md: predicted 2D and relative depth, the wrist's depth from the ground truth,
-        back-projected with the input's K."""
-        root = batch["joints3d"][..., WRIST, 2]
-        return backproject(outputs["joints2d"], outputs["rel_depth"] * self.depth_scale, root,
-                           batch["K"])
+        joints2d = from_heatmap(rearrange(xy, "(b t) n xy -> b t n xy", b=b), self.stride)
+        predicted = {"logits": outputs["logits"], "joints2d": joints2d}
+        if "joints3d" in batch and "K" in batch:
+            root = batch["joints3d"][..., WRIST, 2]
+            predicted["joints3d"] = backproject(joints2d, outputs["rel_depth"] * self.depth_scale,
+                                                root, batch["K"])
+        return predicted
 
     def targets(self, batch, height, width):
         """Heatmap targets (B, T, N, h, w) and relative depth targets (B, T, N) of a batch."""
@@ -263,3 +265,6 @@ class CollaborativeGestureHead(nn.Module):
 
     def loss(self, outputs, batch):
         return {"cls": masked_cross_entropy(outputs["logits"], batch["label"])}
+
+    def predict(self, outputs, batch):
+        return {"logits": outputs["logits"]}

@@ -96,8 +96,9 @@ class FusionReplay(nn.Module):
     """A two-modality prediction: fused logits and each modality's own."""
 
     def predict(self, batch):
-        return Prediction(logits=batch["scores"], per_modality={
-            "rgb": Prediction(logits=batch["scores"]), "depth": Prediction(logits=-batch["scores"])})
+        scores = batch["scores"]
+        return Prediction(logits=scores, per_modality={"rgb": Prediction(logits=scores),
+                                                       "depth": Prediction(logits=-scores)})
 
 
 def test_per_modality_predictions_are_scored_alone_and_the_fusion_is_top1():

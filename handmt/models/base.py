@@ -1,10 +1,10 @@
 """The model contract (docs/design.md, "Model contract"): `Model`, which HandModel and MTUT's
 MultiModalModel implement and every caller (trainer, evaluation, export, predict, benchmarks)
 relies on alone, and `Prediction`, what `Model.predict` returns; `merge_parts`, the merge of
-named parts of heads that must not collide."""
+the heads' outputs or predictions, which must not collide."""
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from torch import Tensor
 
@@ -25,9 +25,10 @@ class Prediction:
     per_modality: dict[str, "Prediction"] = field(default_factory=dict)
 
 
+@runtime_checkable
 class Model(Protocol):
     """What every model kind offers (an nn.Module: also `parameters()`, `state_dict()`,
-    `train()`, `eval()`, ...)."""
+    `train()`, `eval()`, ...); `isinstance(model, Model)` checks that the names exist."""
 
     modalities: list[str]  # the batch keys of the clips it reads, e.g. ["rgb"], ["rgb", "depth"]
 
@@ -50,8 +51,8 @@ class Model(Protocol):
 
 
 def merge_parts(parts, what):
-    """One dict from (name, dict) pairs whose keys must not repeat; a repeated key is refused
-    naming it and the second part that writes it (`what`: what the keys are, for the error)."""
+    """One dict from (head name, dict) pairs whose keys must not repeat; a repeated key is refused
+    naming it and the second head that writes it (`what`: what the keys are, for the error)."""
     merged = {}
     for name, part in parts:
         for key, value in part.items():

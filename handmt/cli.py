@@ -82,6 +82,9 @@ def export(args):
     cfg = load_config(args.config, args.overrides)
     model = load_trained(cfg, args.checkpoint)
     modality = args.modality or model.modalities[0]  # a multimodal model: its first network
+    if modality not in MODALITY_CHANNELS:  # e.g. a skeleton model's joints
+        raise ValueError(f"a model of {modality} cannot be exported: handmt export writes clip "
+                         f"models ({', '.join(MODALITY_CHANNELS)})")
     data = cfg["data"]
     example = torch.randn(1, data.get("num_frames", 8), MODALITY_CHANNELS[modality],
                           data.get("size", 224), data.get("size", 224))

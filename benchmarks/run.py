@@ -50,11 +50,11 @@ sys.path.insert(0, str(REPO))
 from handmt.config import load_config  # noqa: E402
 from handmt.data import build_dataset  # noqa: E402
 from handmt.engine import eval_options  # noqa: E402
-from handmt.engine.checkpoint import load_checkpoint, load_model_state  # noqa: E402
+from handmt.engine.checkpoint import load_checkpoint, load_trained  # noqa: E402
 from handmt.engine.evaluate import evaluate  # noqa: E402
 from handmt.engine.trainer import CHECKPOINT, LOG, train  # noqa: E402
 from handmt.metrics.pose import PROTOCOL_3D  # noqa: E402
-from handmt.models import build  # noqa: E402
+from handmt.models import Prediction  # noqa: E402
 from handmt.viz import plot_confusion, plot_curves, plot_pck_curves, plot_training_log  # noqa: E402
 
 
@@ -269,14 +269,15 @@ def finished(run_dir, cfg):
 
 
 class ConstantMask(torch.nn.Module):
-    """The segmentation floor: the same mask probabilities (1, H, W) for every test frame."""
+    """The segmentation floor: the same mask probabilities (1, H, W) for every test frame (of
+    the model contract, evaluation uses `predict` alone)."""
 
     def __init__(self, probs):
         super().__init__()
-        self.logits = torch.logit(probs, eps=1e-6)
+        self.probs = probs[0]
 
-    def forward(self, batch):
-        return {"mask_logits": self.logits.expand_as(batch["mask"])}  # the mask's shape only
+    def predict(self, batch):
+        return Prediction(mask=self.probs.expand_as(batch["mask"][:, :, 0]))
 
 
 def prior_mask_result(cfg):
@@ -318,8 +319,7 @@ def run_row(row, seed, fold, args, runs_dir):
     else:
         train(cfg, run_dir, overwrite=True, val_set=False, progress=not args.no_progress)
         train_seconds = time.time() - started
-    model = build(cfg)
-    load_model_state(model, load_checkpoint(run_dir / CHECKPOINT), run_dir / CHECKPOINT)
+    model = load_trained(cfg, run_dir / CHECKPOINT)
     opts = eval_options(cfg)
     test_set = build_dataset(cfg["data"], opts.split, clips=opts.clips,
                              crops=opts.crops, size=opts.size)

@@ -64,12 +64,10 @@ def evaluate(args):
 
     from .data import build_dataset
     from .engine import eval_options
-    from .engine.checkpoint import load_checkpoint, load_model_state
+    from .engine.checkpoint import load_trained
     from .engine.evaluate import evaluate as run_evaluation
-    from .models import build
     cfg = load_config(args.config, args.overrides)
-    model = build(cfg)
-    load_model_state(model, load_checkpoint(args.checkpoint), args.checkpoint)
+    model = load_trained(cfg, args.checkpoint)
     opts = eval_options(cfg)
     dataset = build_dataset(cfg["data"], opts.split, clips=opts.clips,
                             crops=opts.crops, size=opts.size)
@@ -86,16 +84,15 @@ def evaluate(args):
 def export(args):
     import torch
 
-    from .engine.checkpoint import load_checkpoint, load_model_state
+    from .engine.checkpoint import load_trained
     from .export import export as run_export
-    from .models import build
     from .models.backbones import MODALITY_CHANNELS
     cfg = load_config(args.config, args.overrides)
-    model = build(cfg)
-    load_model_state(model, load_checkpoint(args.checkpoint), args.checkpoint)
-    # default: the backbone's modality; for a multimodal model its first network
-    modality = args.modality or cfg["model"].get(
-        "modalities", [cfg["model"]["backbone"].get("modality", "rgb")])[0]
+    model = load_trained(cfg, args.checkpoint)
+    modality = args.modality or model.modalities[0]  # a multimodal model: its first network
+    if modality not in MODALITY_CHANNELS:  # e.g. a skeleton model's joints
+        raise ValueError(f"a model of {modality} cannot be exported: handmt export writes clip "
+                         f"models ({', '.join(MODALITY_CHANNELS)})")
     data = cfg["data"]
     example = torch.randn(1, data.get("num_frames", 8), MODALITY_CHANNELS[modality],
                           data.get("size", 224), data.get("size", 224))

@@ -4,10 +4,10 @@ the gesture logits, written only after its outputs were checked against PyTorch'
     from handmt.export import export
     export(model, "gesture.onnx", example=torch.randn(1, 8, 3, 224, 224))
 
-`export` exports `model.deploy()` (auxiliary heads such as the MSD decoders are dropped), or for
-MTUT's MultiModalModel `model.deploy(modality)` (the network of `modality` alone), wrapped so the
-graph takes one tensor, the clip (B, T, C, H, W) of the backbone's modality, and returns
-one tensor, the logits (B, classes). The batch axis is dynamic; T, C, H and W are those of the
+`export` exports `model.deploy(modality)` of any `Model` (models/base.py: auxiliary heads such as
+the MSD decoders are dropped; for MTUT the network of `modality` alone), wrapped so the graph
+takes one tensor, the clip (B, T, C, H, W) of that modality, and returns one tensor, the
+predicted logits (B, classes). The batch axis is dynamic; T, C, H and W are those of the
 example (ResNetTSN's temporal layers read T when the graph is traced, so a file exported for
 8 frames serves 8-frame clips only; both formats reject other shapes).
 
@@ -51,7 +51,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import MultiModalModel
 from .models.backbones import MODALITY_CHANNELS
 
 FORMATS = ("onnx", "torchscript")
@@ -77,25 +76,30 @@ class ExportParityError(ValueError):
 
 
 class ClipToLogits(nn.Module):
-    """The exported graph: clip (B, T, C, H, W) -> logits (B, classes)."""
+    """The exported graph: clip (B, T, C, H, W) -> predicted logits (B, classes)."""
 
     def __init__(self, model, modality):
         super().__init__()
         self.model, self.modality = model, modality
 
     def forward(self, clip):
-        return self.model({self.modality: clip})["logits"]
+        logits = self.model.predict({self.modality: clip}).logits
+        if logits is None:
+            raise ValueError("the deployed model predicts no gesture logits")
+        return logits
 
 
-def export(model, path, *, format="onnx", example=None, modality="rgb", opset=17, rtol=1e-4):
-    """Write `model.deploy()` (a MultiModalModel: `model.deploy(modality)`) as an ONNX (`opset`)
-    or TorchScript file at `path` after checking its logits against PyTorch's within `rtol` (see
-    the module docstring); returns the path.
+def export(model, path, *, format="onnx", example=None, modality=None, opset=17, rtol=1e-4):
+    """Write `model.deploy(modality)` as an ONNX (`opset`) or TorchScript file at `path` after
+    checking its logits against PyTorch's within `rtol` (see the module docstring); returns the
+    path.
 
-    `example`: a clip (B, T, C, H, W) fixing T, C, H and W; default (1, 8, C, 224, 224) with C
-    the channels of `modality`."""
+    `modality`: the clips the graph reads (default: the model's first modality). `example`: a
+    clip (B, T, C, H, W) fixing T, C, H and W; default (1, 8, C, 224, 224) with C the channels
+    of `modality`."""
     if format not in FORMATS:
         raise ValueError(f"format {format!r} is not one of {', '.join(FORMATS)}")
+    modality = modality or model.modalities[0]
     if modality not in MODALITY_CHANNELS:
         raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITY_CHANNELS)}")
     if example is None:
@@ -110,14 +114,9 @@ def export(model, path, *, format="onnx", example=None, modality="rgb", opset=17
                               f"with onnx, the parity check runs onnxruntime): pip install "
                               f"{' '.join(missing)}")
     example = example.detach().float().cpu()
-    deployed = model.deploy(modality) if isinstance(model, MultiModalModel) else model.deploy()
-    wrapped = ClipToLogits(deployed.cpu(), modality).eval()
+    wrapped = ClipToLogits(model.deploy(modality).cpu(), modality).eval()
     clip = random_clip(example)
-    try:
-        reference = reference_logits(wrapped, clip)
-    except KeyError as err:
-        raise ValueError(f"the deployed model does not run on {modality!r} clips alone or has "
-                         f"no 'logits' output (missing {err})") from None
+    reference = reference_logits(wrapped, clip)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

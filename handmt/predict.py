@@ -2,11 +2,11 @@
 predictions drawn on every frame, and optionally as JSON.
 
 Model. The checkpoint's own config (`state["config"]`, dotlist overrides applied) builds the
-model; the weights load with `weights_only=True`. A HandModel runs whole, in eval mode: its
-gesture and pose outputs are those of `deploy()` (which only drops auxiliary heads, DESIGN.md),
-and the MSD depth decoders that `deploy()` would drop still give the predicted depth for the
-overlay. A MultiModalModel (MTUT) runs `deploy(modality)`, the network of one modality alone as
-the method tests it, so without decoders.
+model (`engine.checkpoint.load_trained`); the weights load with `weights_only=True`. It runs as
+`deploy(modality, keep_auxiliary=True)` (models/base.py): in eval mode, reading the video's
+modality alone (MTUT: the network of that modality, as the method tests it), with the auxiliary
+MSD depth decoders kept, whose predicted depth the overlay draws; the other predictions are
+those of `deploy()`, which only drops auxiliary heads (DESIGN.md).
 
 Input. A video has no hand annotation, so there is no hand crop as in the FPHA loader: every
 frame's centred square (side = its shorter side) is resized to `data.size` (area averaging when
@@ -20,11 +20,11 @@ Windows. Clips of `window` consecutive frames (default `data.num_frames`) start 
 frames (default window // 2), plus one that ends at the last frame, so every frame is covered.
 A video shorter than one window is padded by repeating its last frame, with a warning. Each
 frame shows the window whose centre is nearest to it (the earlier one on ties): class name (or
-index) and probability, the hand mask of a segmentation head (`mask_logits`: probabilities
-resized bilinearly from input pixels back to the centre square, tinted where >= 1/2), the 2D
-skeleton of a pose head (`joints2d`, mapped from input pixels back to the frame) and the
-predicted depth (`depth_local`, else `depth_global`) as an inset. A model without a gesture head
-(segmentation alone) draws no caption and its windows carry no class.
+index) and probability, the predicted hand mask (`Prediction.mask`: probabilities resized
+bilinearly from input pixels back to the centre square, tinted where >= 1/2), the predicted 2D
+skeleton (`joints2d`, mapped from input pixels back to the frame) and the predicted depth
+(`depth`) as an inset. A model without gesture logits (segmentation alone) draws no caption and
+its windows carry no class.
 
 The video is read twice, once for the network inputs and once to draw, so memory holds the small
 network inputs and per-frame outputs (masks as 8-bit probabilities), never the full-size frames.
@@ -50,8 +50,7 @@ from .config import ConfigError, apply_overrides, check_config
 from .data.fpha import SPLIT_FILE, crop_affine, crop_and_resize, read_split
 from .data.synthetic.motion import gesture_classes
 from .data.transforms import to_tensors
-from .engine.checkpoint import load_checkpoint, load_model_state
-from .models import build
+from .engine.checkpoint import load_checkpoint, load_trained
 from .viz import draw_caption, draw_inset, draw_mask, draw_skeleton
 
 __all__ = ["predict"]
@@ -62,27 +61,19 @@ DEFAULT_FPS = 30.0  # for containers that report no frame rate
 DEFAULT_SIZE = 224  # the datasets' default `size`
 
 
-def inference_model(cfg, state, source, modality):
-    """(module in eval mode, modality of its input clips); see the module docstring. The
-    modality is checked first, before anything is built."""
-    multimodal = "modalities" in cfg["model"]
-    if multimodal:  # MultiModalModel: each network runs alone at test time
-        available = list(cfg["model"]["modalities"])
-        modality = modality or ("rgb" if "rgb" in available else available[0])
-        if modality not in available:
-            raise ValueError(f"{source}: modality {modality!r}: the model has networks for "
-                             f"{', '.join(available)}")
-    else:
-        own = cfg["model"]["backbone"].get("modality", "rgb")
-        if modality not in (None, own):
-            raise ValueError(f"{source}: the model reads {own} clips, not {modality}")
-        modality = own
+def inference_model(cfg, checkpoint, state, modality):
+    """(deployed model, modality of its input clips; default rgb, else the model's first); see
+    the module docstring."""
+    model = load_trained(cfg, checkpoint, state)
+    modality = modality or ("rgb" if "rgb" in model.modalities else model.modalities[0])
+    try:
+        deployed = model.deploy(modality, keep_auxiliary=True)
+    except ValueError as err:
+        raise ValueError(f"{checkpoint}: {err}") from None
     if modality not in VIDEO_MODALITIES:
-        raise ValueError(f"{source}: a {modality} network cannot run on a video: handmt predict "
-                         "reads colour (rgb) or 8-bit grey (depth) videos")
-    model = build(cfg)
-    load_model_state(model, state, source)
-    return (model.deploy(modality) if multimodal else model).eval(), modality
+        raise ValueError(f"{checkpoint}: a {modality} network cannot run on a video: handmt "
+                         "predict reads colour (rgb) or 8-bit grey (depth) videos")
+    return deployed, modality
 
 
 def class_names(data, num_classes):
@@ -151,77 +142,26 @@ def predict(checkpoint, video, out, *, json_path=None, window=None, stride=None,
     """Run `checkpoint` over `video`, write the annotated MP4 to `out` (and the JSON to
     `json_path`); return the JSON record. See the module docstring."""
     state = load_checkpoint(checkpoint)
-    if "config" not in state:
-        raise ValueError(f"{checkpoint}: no 'config' entry, so the model cannot be built "
-                         f"(handmt train writes it); keys: {', '.join(state)}")
-    cfg = apply_overrides(state["config"], overrides)
-    try:
-        check_config(cfg)
-    except ConfigError as err:
-        raise ConfigError(err.path, f"{err.message} (config of {checkpoint})") from None
+    cfg = checkpoint_config(checkpoint, state, overrides)
     if Path(out).resolve() == Path(video).resolve():
         raise ValueError(f"{out}: the output would overwrite the input video")
-    model, modality = inference_model(cfg, state, checkpoint, modality)
+    model, modality = inference_model(cfg, checkpoint, state, modality)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
-
-    size = cfg["data"].get("size", DEFAULT_SIZE)
-    window = cfg["data"].get("num_frames", 8) if window is None else window
-    stride = max(1, window // 2) if stride is None else stride
-    if window < 1 or stride < 1:
-        raise ValueError(f"window and stride must be positive, got {window} and {stride}")
+    size, window, stride = window_settings(cfg["data"], window, stride)
     inputs, crop, fps, (width, height) = read_inputs(video, size, gray=modality == "depth")
     num_frames = len(inputs)
-    padded = max(0, window - num_frames)
-    if padded:
-        warnings.warn(f"{video}: {num_frames} frames, fewer than one window of {window}: padded "
-                      f"by repeating the last frame {padded} times", stacklevel=2)
-        inputs = np.concatenate([inputs, inputs[-1:].repeat(padded, axis=0)])
-
+    inputs, padded = padded_inputs(inputs, window, video)
     starts = window_starts(num_frames, window, stride)
-    centres = np.array(starts) + window / 2
-    shown = [int(np.abs(centres - (i + 0.5)).argmin()) for i in range(num_frames)]
-    to_frame = np.linalg.inv(crop_affine(crop, size))  # input pixels -> frame pixels
-    probs, joints, depth, masks = [], None, None, None
-    with torch.inference_mode():
-        for w, start in enumerate(tqdm(starts, desc="windows", disable=not progress)):
-            clip = to_tensors({modality: inputs[start:start + window]}, DEPTH_SCALE)[modality]
-            outputs = model({modality: clip[None].to(device)})
-            here = np.array([i for i in range(start, min(start + window, num_frames))
-                             if shown[i] == w], dtype=np.int64)
-            if "logits" in outputs:
-                probs.append(outputs["logits"][0].float().softmax(-1).cpu().numpy())
-            if "mask_logits" in outputs:
-                if masks is None:
-                    masks = np.zeros((num_frames, *outputs["mask_logits"].shape[-2:]), np.uint8)
-                mask_probs = outputs["mask_logits"][0, :, 0].float().sigmoid().cpu().numpy()
-                masks[here] = np.rint(255 * mask_probs[here - start])
-            if "joints2d" in outputs:
-                if joints is None:
-                    joints = np.zeros((num_frames, *outputs["joints2d"].shape[-2:]))
-                points = outputs["joints2d"][0].double().cpu().numpy()[here - start]
-                joints[here] = points @ to_frame[:2, :2].T + to_frame[:2, 2]
-            maps = outputs.get("depth_local", outputs.get("depth_global"))
-            if maps is not None:
-                if depth is None:
-                    depth = np.zeros((num_frames, *maps.shape[-2:]), np.float16)
-                depth[here] = maps[0, here - start, 0].float().cpu().numpy()
-
+    shown = shown_windows(num_frames, starts, window)
+    probs, frames = run_windows(model, modality, inputs, starts, window, shown,
+                                to_frame=np.linalg.inv(crop_affine(crop, size)), device=device,
+                                progress=progress)
     names = class_names(cfg["data"], len(probs[0])) if probs else None
-
-    def name(label):
-        return names[label] if names else f"class_{label}"
-
-    windows = [{"start": start, "end": min(start + window, num_frames)} for start in starts]
-    for record, p in zip(windows, probs, strict=True) if probs else ():
-        top = np.argsort(-p)[:5]
-        record.update(label=int(top[0]), name=name(top[0]), prob=float(p[top[0]]),
-                      top5=[{"label": int(k), "name": name(k), "prob": float(p[k])} for k in top])
-
+    windows = window_records(starts, window, num_frames, probs, names)
     write_overlay(video, out, fps, (width, height), num_frames, crop, [
         (f"{windows[w]['name']} {windows[w]['prob']:.2f}" if probs else None,
-         None if masks is None else masks[i], None if joints is None else joints[i],
-         None if depth is None else depth[i])
+         *(frames[key][i] if key in frames else None for key in ("mask", "joints2d", "depth")))
         for i, w in enumerate(shown)], progress)
 
     record = {"checkpoint": str(checkpoint), "epoch": state.get("epoch"), "video": str(video),
@@ -230,12 +170,95 @@ def predict(checkpoint, video, out, *, json_path=None, window=None, stride=None,
               "preprocessing": f"centre {crop[2]} x {crop[2]} square of the whole frame at "
                                f"({crop[0]}, {crop[1]}) resized to {size} x {size}, no hand crop",
               "classes": names, "config": cfg, "windows": windows}
-    if joints is not None:
-        record["joints2d"] = np.round(joints, 2).tolist()
+    if "joints2d" in frames:
+        record["joints2d"] = np.round(frames["joints2d"], 2).tolist()
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(record, indent=1, default=str))
     return record
+
+
+def checkpoint_config(checkpoint, state, overrides):
+    """The config stored in the checkpoint's `state`, `overrides` applied, checked."""
+    if "config" not in state:
+        raise ValueError(f"{checkpoint}: no 'config' entry, so the model cannot be built "
+                         f"(handmt train writes it); keys: {', '.join(state)}")
+    cfg = apply_overrides(state["config"], overrides)
+    try:
+        check_config(cfg)
+    except ConfigError as err:
+        raise ConfigError(err.path, f"{err.message} (config of {checkpoint})") from None
+    return cfg
+
+
+def window_settings(data, window, stride):
+    """(input size, window, stride) from the config's `data` section and the given ones."""
+    window = data.get("num_frames", 8) if window is None else window
+    stride = max(1, window // 2) if stride is None else stride
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be positive, got {window} and {stride}")
+    return data.get("size", DEFAULT_SIZE), window, stride
+
+
+def padded_inputs(inputs, window, video):
+    """`inputs` padded to one `window` by repeating the last frame (with a warning), and the
+    number of frames added."""
+    padded = max(0, window - len(inputs))
+    if padded:
+        warnings.warn(f"{video}: {len(inputs)} frames, fewer than one window of {window}: "
+                      f"padded by repeating the last frame {padded} times", stacklevel=3)
+        inputs = np.concatenate([inputs, inputs[-1:].repeat(padded, axis=0)])
+    return inputs, padded
+
+
+def shown_windows(num_frames, starts, window):
+    """The window each frame shows: the one whose centre is nearest (the earlier one on ties)."""
+    centres = np.array(starts) + window / 2
+    return [int(np.abs(centres - (i + 0.5)).argmin()) for i in range(num_frames)]
+
+
+def run_windows(model, modality, inputs, starts, window, shown, to_frame, device, progress):
+    """The model over every window: the softmax probabilities of each window (empty without
+    gesture logits) and per-frame arrays from the window each frame shows (`shown`), "mask"
+    (8-bit probabilities), "joints2d" (frame pixels, through the affine `to_frame`) and "depth",
+    for those the model predicts."""
+    num_frames, probs, frames = len(shown), [], {}
+
+    def put(key, values, here, dtype):
+        if key not in frames:
+            frames[key] = np.zeros((num_frames, *values.shape[1:]), dtype)
+        frames[key][here] = values
+    with torch.inference_mode():
+        for w, start in enumerate(tqdm(starts, desc="windows", disable=not progress)):
+            clip = to_tensors({modality: inputs[start:start + window]}, DEPTH_SCALE)[modality]
+            prediction = model.predict({modality: clip[None].to(device)})
+            here = np.array([i for i in range(start, min(start + window, num_frames))
+                             if shown[i] == w], dtype=np.int64)
+            if prediction.logits is not None:
+                probs.append(prediction.logits[0].float().softmax(-1).cpu().numpy())
+            if prediction.mask is not None:
+                mask = prediction.mask[0].float().cpu().numpy()[here - start]
+                put("mask", np.rint(255 * mask), here, np.uint8)
+            if prediction.joints2d is not None:
+                points = prediction.joints2d[0].double().cpu().numpy()[here - start]
+                put("joints2d", points @ to_frame[:2, :2].T + to_frame[:2, 2], here, np.float64)
+            if prediction.depth is not None:
+                depth = prediction.depth[0].float().cpu().numpy()[here - start]
+                put("depth", depth, here, np.float16)
+    return probs, frames
+
+
+def window_records(starts, window, num_frames, probs, names):
+    """The JSON's windows: start, end and, with probabilities, label, name, prob and top5."""
+    def name(label):
+        return names[label] if names else f"class_{label}"
+
+    windows = [{"start": start, "end": min(start + window, num_frames)} for start in starts]
+    for record, p in zip(windows, probs, strict=True) if probs else ():
+        top = np.argsort(-p)[:5]
+        record.update(label=int(top[0]), name=name(top[0]), prob=float(p[top[0]]),
+                      top5=[{"label": int(k), "name": name(k), "prob": float(p[k])} for k in top])
+    return windows
 
 
 def frame_mask(mask, crop, frame_size):

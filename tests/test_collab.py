@@ -63,10 +63,14 @@ def test_decoding_the_targets_lands_on_the_ground_truth():
     uv1 = torch.cat([batch["joints2d"], torch.ones_like(batch["joints2d"][..., :1])], -1)
     batch["joints3d"] = (uv1 @ torch.linalg.inv(batch["K"][0]).T) * batch["joints3d"][..., 2:]
     heatmaps, depth = head.targets(batch, h, w)
-    joints2d = head.decode_2d(heatmaps)
-    assert (joints2d - batch["joints2d"]).abs().max() < 0.05  # input pixels
-    joints3d = head.decode_3d({"joints2d": joints2d, "rel_depth": depth}, batch)
-    assert (joints3d - batch["joints3d"]).norm(dim=-1).max() < 1.0  # mm
+    logits = torch.zeros(2, 5)
+    predicted = head.predict({"heatmaps": heatmaps, "rel_depth": depth, "logits": logits}, batch)
+    assert predicted["logits"] is logits
+    assert (predicted["joints2d"] - batch["joints2d"]).abs().max() < 0.05  # input pixels
+    assert (predicted["joints3d"] - batch["joints3d"]).norm(dim=-1).max() < 1.0  # mm
+    del batch["K"]  # no intrinsics (a video): no 3D joints
+    assert set(head.predict({"heatmaps": heatmaps, "rel_depth": depth, "logits": logits},
+                            batch)) == {"logits", "joints2d"}
 
 
 def test_masked_samples_give_zero_pose_and_gesture_gradient():

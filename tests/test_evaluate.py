@@ -1,4 +1,5 @@
-"""Multi-view evaluation: softmax probabilities averaged over each video's views."""
+"""Multi-view evaluation of a model's predictions: softmax probabilities averaged over each
+video's views."""
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import torch
 from torch import nn
 
 from handmt.engine.evaluate import evaluate
+from handmt.models import Prediction
 
 
 class Views(torch.utils.data.Dataset):
@@ -23,8 +25,10 @@ class Views(torch.utils.data.Dataset):
 
 
 class Replay(nn.Module):
-    def forward(self, batch):
-        return {"logits": batch["scores"]}
+    """Predicts the logits the batch gives (evaluation reads `predict` alone)."""
+
+    def predict(self, batch):
+        return Prediction(logits=batch["scores"])
 
 
 def test_accuracy_averages_probabilities_not_logits_or_votes():
@@ -48,7 +52,7 @@ def test_unlabelled_videos_are_left_out_of_accuracy():
 
 
 class PoseViews(torch.utils.data.Dataset):
-    """One frame per view; the head below predicts the true joints moved by `offsets` mm."""
+    """One frame per view; PoseReplay predicts the true joints moved by `offsets` mm."""
 
     def __init__(self, offsets, valid):
         self.offsets, self.valid = offsets, valid
@@ -64,17 +68,13 @@ class PoseViews(torch.utils.data.Dataset):
                 "pose_valid": torch.tensor([self.valid[i]])}
 
 
-class ShiftedPoseHead(nn.Module):
-    def decode_3d(self, outputs, batch):
+class PoseReplay(nn.Module):
+    """Predicts the true joints moved by the batch's offsets."""
+
+    def predict(self, batch):
         shifted = batch["joints3d"].clone()
         shifted[..., 0] += batch["offset"][:, None, None]
-        return shifted
-
-
-class PoseReplay(Replay):
-    def __init__(self):
-        super().__init__()
-        self.heads = nn.ModuleDict({"gesture": ShiftedPoseHead()})
+        return Prediction(logits=batch["scores"], joints3d=shifted)
 
 
 def test_pose_metrics_pool_the_labelled_frames():
@@ -90,3 +90,20 @@ def test_pose_metrics_pool_the_labelled_frames():
                              for t in np.linspace(0, 50, 21)], np.linspace(0, 50, 21)) / 50
     assert pose["auc"] == pytest.approx(expected)
     assert "pose" not in evaluate(Replay(), Views([[0.0, 1.0]], [0], [1]), progress=False)
+
+
+class FusionReplay(nn.Module):
+    """A two-modality prediction: fused logits and each modality's own."""
+
+    def predict(self, batch):
+        scores = batch["scores"]
+        return Prediction(logits=scores, per_modality={"rgb": Prediction(logits=scores),
+                                                       "depth": Prediction(logits=-scores)})
+
+
+def test_per_modality_predictions_are_scored_alone_and_the_fusion_is_top1():
+    metrics = evaluate(FusionReplay(), Views([[0.0, 1.0], [1.0, 0.0]], [0, 1], [1, 0]),
+                       progress=False)
+    assert metrics["top1"] == metrics["top1_fusion"] == metrics["top1_rgb"] == 1.0
+    assert metrics["top1_depth"] == 0.0
+    assert "top1_fusion" not in evaluate(Replay(), Views([[0.0, 1.0]], [0], [1]), progress=False)

@@ -219,6 +219,14 @@ def test_cli_exports_a_checkpoint_and_names_a_bad_one(action_model, tmp_path, ca
     assert "garbage.pt holds weights of another model" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_model_that_reads_no_clip(tmp_path, capsys):
+    config = "configs/fpha_skeleton.yaml"
+    checkpoint = tmp_path / "skeleton.pt"
+    save_checkpoint(checkpoint, {"model": build(load_config(config)).state_dict()})
+    assert main(["export", config, str(checkpoint)]) == 2
+    assert "a model of joints cannot be exported" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("format", ["onnx", "torchscript"])
 def test_collaborative_model_exports_its_gesture_logits(format, tmp_path):
     """The collaborative network (pose and gesture sub-networks, multi-order, relation, TCN)

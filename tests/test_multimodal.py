@@ -146,14 +146,18 @@ def test_ssa_values_by_hand(focal):
         expected, rel=1e-5)
 
 
-def test_fusion_is_the_mean_of_the_softmax_probabilities():
+def test_fusion_is_the_log_of_the_mean_of_the_softmax_probabilities():
     model = tiny_model().eval()
+    batch = tiny_batch(3)
     with torch.no_grad():
-        outputs = model(tiny_batch(3))
-    fused = model.fuse(outputs)
+        outputs = model(batch)
+        prediction = model.predict(batch)
     expected = (outputs["rgb"]["logits"].softmax(1) + outputs["depth"]["logits"].softmax(1)) / 2
-    torch.testing.assert_close(fused["probs"], expected)
-    torch.testing.assert_close(fused["logits"].softmax(1), expected)
+    torch.testing.assert_close(prediction.logits, expected.log())
+    torch.testing.assert_close(prediction.logits.softmax(1), expected)
+    for modality in ("rgb", "depth"):
+        torch.testing.assert_close(prediction.per_modality[modality].logits,
+                                   outputs[modality]["logits"], rtol=0, atol=0)
 
 
 def test_deploy_is_the_network_alone_with_the_same_logits():
@@ -207,6 +211,9 @@ class Logits(nn.Module):
 
     def loss(self, outputs, batch):
         return {}
+
+    def predict(self, outputs, batch):
+        return {"logits": outputs["logits"]}
 
 
 class ScoredViews(torch.utils.data.Dataset):

@@ -117,15 +117,15 @@ def test_predict_draws_and_reports_each_window(name, video, tmp_path):
         with torch.no_grad():
             modality = "depth" if name == "tsn_depth" else "rgb"
             clip = network_clip(inputs[w["start"]:w["end"]], modality)
-            result = model({modality: clip[None]})
-        expected = result["logits"][0].softmax(-1)
+            result = model.predict({modality: clip[None]})
+        expected = result.logits[0].softmax(-1)
         assert w["label"] == int(expected.argmax())
         assert w["prob"] == pytest.approx(float(expected.max()), abs=1e-6)
         assert w["name"] == record["classes"][w["label"]]
         if w["start"] == 0 and name == "collab":
             # frame 0 shows window 0: its joints, from input pixels back to the frame's
             side, x0 = height, (width - height) // 2
-            joints = (result["joints2d"][0, 0].numpy() + 0.5) * side / SIZE - 0.5 + [x0, 0]
+            joints = (result.joints2d[0, 0].numpy() + 0.5) * side / SIZE - 0.5 + [x0, 0]
             np.testing.assert_allclose(record["joints2d"][0], joints, atol=0.01)
 
     if name == "collab":
@@ -152,7 +152,7 @@ def test_a_multimodal_model_runs_the_network_of_the_chosen_modality(video, tmp_p
     for w in record["windows"]:
         with torch.no_grad():
             clip = network_clip(inputs[w["start"]:w["end"]], "depth")
-            probs = model.deploy("depth")({"depth": clip[None]})["logits"][0].softmax(-1)
+            probs = model.deploy("depth").predict({"depth": clip[None]}).logits[0].softmax(-1)
         assert w["name"] == f"class_{w['label']}"
         assert w["prob"] == pytest.approx(float(probs.max()), abs=1e-6)
 

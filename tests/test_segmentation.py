@@ -13,7 +13,7 @@ from handmt.engine.evaluate import evaluate
 from handmt.errors import ConfigError
 from handmt.losses import mask_losses, soft_dice_loss
 from handmt.metrics import f1, iou, iou_f1, mask_counts
-from handmt.models import HEADS, build
+from handmt.models import HEADS, Prediction, build
 from handmt.models.backbones import FeatureSpec
 from handmt.viz import draw_mask
 from tests.fixtures import build_with_warnings, write_mini_fpha
@@ -186,15 +186,15 @@ def test_loader_marks_mask_frames_valid_and_withhold_hides_them(mini_root):
 
 
 class MaskOracle(nn.Module):
-    """Segmentation alone: predicts the true mask, or its complement, with confident logits."""
+    """Segmentation alone: predicts the true mask, or its complement."""
 
     def __init__(self, inverted=False):
         super().__init__()
         self.inverted = inverted
 
-    def forward(self, batch):
-        mask = 1 - batch["mask"] if self.inverted else batch["mask"]
-        return {"mask_logits": 20 * (2 * mask - 1)}
+    def predict(self, batch):
+        mask = batch["mask"][:, :, 0]
+        return Prediction(mask=1 - mask if self.inverted else mask)
 
 
 def test_evaluation_scores_masks_of_labelled_frames_and_needs_no_logits(mini_root):

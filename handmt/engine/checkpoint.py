@@ -1,4 +1,5 @@
-"""Checkpoints: written atomically (atomic.py), read with `torch.load(weights_only=True)`.
+"""Checkpoints: written atomically (atomic.py), read with `torch.load(weights_only=True)`;
+`load_trained(cfg, checkpoint)`, a config's model with a checkpoint's weights.
 
 A checkpoint holds plain data only (tensors, numbers, strings, lists, dicts): model, optimizer
 and scheduler state, the epoch, the RNG states, the config it was trained with and the log
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
+from ..models import build
 
 
 def save_checkpoint(path, state):
@@ -56,6 +58,14 @@ def load_model_state(model, state, source):
                          f"({head(missing)}), {len(unexpected)} unexpected ({head(unexpected)}), "
                          f"{len(wrong_shape)} of another shape ({head(wrong_shape)})")
     model.load_state_dict(state["model"])
+
+
+def load_trained(cfg, checkpoint, state=None):
+    """The model of `cfg` (models.build) with the weights of the checkpoint file `checkpoint`;
+    `state`: that file's contents when the caller has read them already."""
+    model = build(cfg)
+    load_model_state(model, load_checkpoint(checkpoint) if state is None else state, checkpoint)
+    return model
 
 
 def rng_state():

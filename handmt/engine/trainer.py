@@ -37,11 +37,13 @@ import random
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
@@ -53,7 +55,7 @@ from . import distributed
 from .checkpoint import load_checkpoint, load_model_state, rng_state, save_checkpoint, set_rng_state
 from .evaluate import evaluate, to_device
 from .optim import OPTIMIZERS, SCHEDULES
-from .options import eval_options, train_options
+from .options import TrainOptions, eval_options, train_options
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -228,6 +230,19 @@ def checkpoint_state(model, optimizer, scheduler, epoch, cfg, records):
             "config": run_config(cfg), "log": records}
 
 
+@dataclass
+class Run:
+    """What a run's epochs work on."""
+    model: nn.Module  # the unwrapped model: losses, set_epoch, checkpoints, validation
+    net: nn.Module  # what runs the forward pass: `model`, under torchrun in DDP, maybe compiled
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    opts: TrainOptions
+    device: torch.device
+    progress: bool  # progress bars (rank 0's)
+
+
 def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_after=None,
           train_set=None, val_set=None, progress=True, device=None):
     """Train the model of `cfg`; return the last epoch's record (losses, validation metrics;
@@ -244,14 +259,35 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
         raise ValueError("--force accepts config differences on --resume only")
     opts, eval_opts = train_options(cfg), eval_options(cfg)
     distributed.init()
-    rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
     device = torch.device(device or opts.device or distributed.default_device())
     out_dir = Path(out_dir)
-    if main:
+    if distributed.is_main():
         prepare_run_folder(out_dir, resume, overwrite)
     # Each rank draws its own augmentations; DDP copies rank 0's initial weights to the others.
-    seed_everything(opts.seed + rank)
+    seed_everything(opts.seed + distributed.rank())
+    run, start_epoch, records = start_run(cfg, opts, device, out_dir, resume, force, progress)
+    train_set, val_set = run_datasets(cfg, eval_opts.split, train_set, val_set)
+    loader, sampler = training_loader(train_set, opts)
+    if distributed.is_main():  # written once every check has passed
+        with atomic_write(out_dir / CONFIG) as temp:
+            temp.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
+    end = opts.epochs if stop_after is None else min(opts.epochs, start_epoch + stop_after)
+    record = {}
+    with (RunLog(out_dir, records, opts.tensorboard) if distributed.is_main()
+          else contextlib.nullcontext()) as log:
+        for epoch in range(start_epoch, end):
+            started = time.time()
+            record = train_epoch(run, loader, sampler, epoch)
+            if distributed.is_main():
+                end_epoch(run, cfg, out_dir, log, record, started, val_set, eval_opts.batch_size)
+            distributed.barrier()  # the other ranks wait for rank 0's validation and checkpoint
+    return record
+
+
+def start_run(cfg, opts, device, out_dir, resume, force, progress):
+    """The Run of `cfg` (model, optimizer, schedule; with `resume` their states, and the RNG's,
+    from the checkpoint in `out_dir`), the epoch it starts at and the log records so far."""
     model = build(cfg).to(device)
     if opts.channels_last:
         model = to_channels_last(model)
@@ -262,36 +298,54 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
                                 epochs=opts.epochs)
     start_epoch, records = 0, []
     if resume:
-        state = resume_state(out_dir / CHECKPOINT, cfg, force)
-        if main:  # the log as the checkpoint committed it: drops records written after it,
-            write_log(out_dir / LOG, state["log"])  # restores one a kill kept from the file
-        if state["epoch"] >= opts.epochs:
-            raise ValueError(f"{out_dir / CHECKPOINT} has trained {state['epoch']} epochs and "
-                             f"train.epochs is {opts.epochs}: nothing left to resume")
-        load_model_state(model, state, out_dir / CHECKPOINT)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        start_epoch, records = state["epoch"], state["log"]
-        if rank > 0:  # the checkpoint holds rank 0's RNG state: the others start fresh streams
-            seed_everything(opts.seed + rank + world * start_epoch)
+        start_epoch, records = restore(out_dir, cfg, force, opts, model, optimizer, scheduler)
     net = distributed.wrap(model, device)  # DDP under torchrun; `model` stays the unwrapped one
     if opts.compile:
         net = torch.compile(net)
-    amp = AMP[opts.amp]
     scaler = torch.amp.GradScaler(device.type, enabled=opts.amp == "fp16")
+    run = Run(model, net, optimizer, scheduler, scaler, opts, device, progress)
+    return run, start_epoch, records
 
+
+def restore(out_dir, cfg, force, opts, model, optimizer, scheduler):
+    """Load the checkpoint in `out_dir` into the model, optimizer, schedule and RNGs (checked
+    by `resume_state`); the epoch it ends and its log records."""
+    path = out_dir / CHECKPOINT
+    state = resume_state(path, cfg, force)
+    if distributed.is_main():  # the log as the checkpoint committed it: drops records written
+        write_log(out_dir / LOG, state["log"])  # after it, restores one a kill kept from the file
+    if state["epoch"] >= opts.epochs:
+        raise ValueError(f"{path} has trained {state['epoch']} epochs and train.epochs is "
+                         f"{opts.epochs}: nothing left to resume")
+    load_model_state(model, state, path)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    rank = distributed.rank()
+    if rank > 0:  # the checkpoint holds rank 0's RNG state: the others start fresh streams
+        seed_everything(opts.seed + rank + distributed.world_size() * state["epoch"])
+    return state["epoch"], state["log"]
+
+
+def run_datasets(cfg, split, train_set, val_set):
+    """The training and validation sets (the config's splits where None is given), their class
+    counts checked against the heads'."""
     with distributed.main_first():
         if train_set is None:
             train_set = build_dataset(cfg["data"], "train")
         if val_set is None:
-            val_set = build_dataset(cfg["data"], eval_opts.split)
+            val_set = build_dataset(cfg["data"], split)
     check_class_counts(cfg, {"training": train_set,
-                             **({eval_opts.split: val_set} if val_set is not False else {})})
+                             **({split: val_set} if val_set is not False else {})})
+    return train_set, val_set
+
+
+def training_loader(train_set, opts):
+    """The training DataLoader and, under torchrun, its DistributedSampler (else None)."""
     # Under torchrun every rank reads len(train_set) // world clips, in whole batches, so that all
     # ranks take the same number of steps.
     sampler = (DistributedSampler(train_set, shuffle=True, seed=opts.seed, drop_last=True)
-               if world > 1 else None)
+               if distributed.world_size() > 1 else None)
     loader = DataLoader(train_set, batch_size=opts.batch_size, shuffle=sampler is None,
                         sampler=sampler, drop_last=True, num_workers=opts.workers,
                         persistent_workers=False)
@@ -299,62 +353,69 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
         share = f", {len(sampler)} per process" if sampler else ""
         raise ValueError(f"train.batch_size={opts.batch_size} is larger than the training set "
                          f"({len(train_set)} clips{share})")
-    if main:  # written once every check has passed
-        with atomic_write(out_dir / CONFIG) as temp:
-            temp.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return loader, sampler
 
-    record = {}
-    with RunLog(out_dir, records, opts.tensorboard) if main else contextlib.nullcontext() as log:
-        end = opts.epochs if stop_after is None else min(opts.epochs, start_epoch + stop_after)
-        for epoch in range(start_epoch, end):
-            started = time.time()
-            net.train()
-            if hasattr(model, "set_epoch"):  # e.g. MTUT's SSA starts at ssa.start_epoch
-                model.set_epoch(epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)  # a new shuffle every epoch, the same on every rank
-            sums, seen = {}, 0
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{opts.epochs}",
-                       disable=not (progress and main), leave=False)
-            for step, batch in enumerate(bar):
-                batch = to_device(batch, device)
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                    outputs = net(batch)
-                losses = model.losses(float32(outputs), batch)
-                # this optimizer step sums the gradients of batches first .. first + group - 1
-                # (`accumulate` of them, fewer at the epoch's end)
-                first = step - step % opts.accumulate
-                group = min(opts.accumulate, len(loader) - first)
-                if step == first:
-                    optimizer.zero_grad(set_to_none=True)
-                scaler.scale(losses["total"] / group).backward()
-                if step + 1 == first + group:
-                    scaler.unscale_(optimizer)  # clip the true gradients
-                    if opts.clip_grad is not None:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip_grad)
-                    scaler.step(optimizer)
-                    scaler.update()
-                seen += 1
-                for name, value in losses.items():
-                    sums[name] = sums.get(name, 0.0) + value.item()
-                bar.set_postfix(loss=f"{sums['total'] / seen:.3f}")
-            sums = distributed.average(sums, device)  # every rank took `seen` steps
-            record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
-                      **{f"train_{k}": v / seen for k, v in sums.items()}}
-            scheduler.step()
-            if main:
-                last = epoch + 1 == opts.epochs
-                if val_set is not False and ((epoch + 1) % opts.eval_every == 0 or last):
-                    metrics = evaluate(model, val_set, eval_opts.batch_size, opts.workers,
-                                       progress, device)
-                    if "top1" in metrics:  # absent for a segmentation-only model
-                        record["val_top1"] = metrics["top1"]
-                    if "segmentation" in metrics:
-                        record["val_mask_iou"] = metrics["segmentation"]["iou"]
-                record["seconds"] = round(time.time() - started, 2)
-                log.append(record)
-                save_checkpoint(out_dir / CHECKPOINT, checkpoint_state(
-                    model, optimizer, scheduler, epoch + 1, cfg, log.records))
-                log.save()
-            distributed.barrier()  # the other ranks wait for rank 0's validation and checkpoint
+
+def train_epoch(run, loader, sampler, epoch):
+    """One epoch of training; its record: epoch (from 1), lr, mean losses `train_{name}` over
+    every rank's steps. The schedule steps at its end."""
+    run.net.train()
+    run.model.set_epoch(epoch)  # e.g. MTUT's SSA starts at ssa.start_epoch
+    if sampler is not None:
+        sampler.set_epoch(epoch)  # a new shuffle every epoch, the same on every rank
+    sums, seen = {}, 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.opts.epochs}",
+               disable=not (run.progress and distributed.is_main()), leave=False)
+    for step, batch in enumerate(bar):
+        losses = train_step(run, to_device(batch, run.device), step, len(loader))
+        seen += 1
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value.item()
+        bar.set_postfix(loss=f"{sums['total'] / seen:.3f}")
+    sums = distributed.average(sums, run.device)  # every rank took `seen` steps
+    record = {"epoch": epoch + 1, "lr": run.optimizer.param_groups[0]["lr"],
+              **{f"train_{k}": v / seen for k, v in sums.items()}}
+    run.scheduler.step()
     return record
+
+
+def train_step(run, batch, step, steps):
+    """Forward and backward of batch `step` of `steps`; the optimizer steps after the last batch
+    of each group of `accumulate`. Returns the losses."""
+    opts, amp = run.opts, AMP[run.opts.amp]
+    with torch.autocast(run.device.type, dtype=amp, enabled=amp is not None):
+        outputs = run.net(batch)
+    losses = run.model.losses(float32(outputs), batch)
+    # this optimizer step sums the gradients of batches first .. first + group - 1
+    # (`accumulate` of them, fewer at the epoch's end)
+    first = step - step % opts.accumulate
+    group = min(opts.accumulate, steps - first)
+    if step == first:
+        run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(losses["total"] / group).backward()
+    if step + 1 == first + group:
+        run.scaler.unscale_(run.optimizer)  # clip the true gradients
+        if opts.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), opts.clip_grad)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    return losses
+
+
+def end_epoch(run, cfg, out_dir, log, record, started, val_set, batch_size):
+    """Rank 0's end of an epoch begun at time `started`: validation on `val_set` (unless False)
+    when due, the record's `seconds`, then the checkpoint holding the record and the rewritten
+    log."""
+    epoch, opts = record["epoch"], run.opts
+    if val_set is not False and (epoch % opts.eval_every == 0 or epoch == opts.epochs):
+        metrics = evaluate(run.model, val_set, batch_size, opts.workers, run.progress,
+                           run.device)
+        if "top1" in metrics:  # absent for a segmentation-only model
+            record["val_top1"] = metrics["top1"]
+        if "segmentation" in metrics:
+            record["val_mask_iou"] = metrics["segmentation"]["iou"]
+    record["seconds"] = round(time.time() - started, 2)
+    log.append(record)
+    save_checkpoint(out_dir / CHECKPOINT, checkpoint_state(
+        run.model, run.optimizer, run.scheduler, epoch, cfg, log.records))
+    log.save()

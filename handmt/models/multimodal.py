@@ -45,6 +45,7 @@ from ..errors import ConfigError
 from ..losses import masked_mean, ssa_loss
 from ..registry import check_arguments
 from .backbones import MODALITY_CHANNELS
+from .base import Prediction
 from .heads import feature_spec
 
 # Key of the aligned feature (B, C, T, H, W) in each network's outputs.
@@ -96,12 +97,12 @@ def backbone_for(backbone, modality):
 
 
 class MultiModalModel(nn.Module):
-    """{modality: HandModel} coupled by the SSA loss (module docstring).
+    """{modality: HandModel} coupled by the SSA loss (module docstring), a `Model` (base.py).
 
     `forward(batch)` -> {modality: that network's outputs plus SSA_FEATURE};
     `losses(outputs, batch)` -> `{m}_{name}`, `ssa_{m}_{n}`, `total`; `set_epoch(epoch)` turns SSA
-    on from `ssa.start_epoch`; `deploy(modality)` -> one network alone; `fuse(outputs)` ->
-    decision-level fusion."""
+    on from `ssa.start_epoch`; `predict(batch)` -> decision-level fusion and each network's
+    Prediction; `deploy(modality)` -> one network alone."""
 
     def __init__(self, nets, ssa):
         super().__init__()
@@ -157,17 +158,19 @@ class MultiModalModel(nn.Module):
             losses[f"ssa_{m}_{n}"] = opts.weight * masked_mean(values, valid)
         return losses
 
-    def deploy(self, modality):
+    def deploy(self, modality=None, *, keep_auxiliary=False):
         """The network of `modality` alone, deployed (HandModel.deploy: eval mode, no auxiliary
-        heads): MTUT's unimodal testing."""
+        heads unless `keep_auxiliary`): MTUT's unimodal testing."""
         if modality not in self.nets:
             raise ValueError(f"no {modality!r} network; this model has {', '.join(self.nets)}")
-        return self.nets[modality].deploy()
+        return self.nets[modality].deploy(keep_auxiliary=keep_auxiliary)
 
-    def fuse(self, outputs):
-        """Decision-level fusion (section 4.4): "probs" (B, classes) is the mean over modalities
-        of the softmax probabilities, "logits" its log, so that softmax(logits) == probs and
-        code reading logits (evaluation, argmax) sees the fused decision."""
-        probs = torch.stack([outputs[m]["logits"].float().softmax(dim=1)
-                             for m in self.nets]).mean(dim=0)
-        return {"logits": probs.log(), "probs": probs}
+    def predict(self, batch):
+        """Each network's Prediction under `per_modality`, and as `logits` the decision-level
+        fusion (section 4.4): the log of the mean over modalities of the softmax probabilities,
+        so that softmax(logits) is that mean and code reading logits (evaluation, argmax) sees
+        the fused decision."""
+        outputs = self(batch)
+        own = {m: net.decode(outputs[m], batch) for m, net in self.nets.items()}
+        probs = torch.stack([p.logits.float().softmax(dim=1) for p in own.values()]).mean(dim=0)
+        return Prediction(logits=probs.log(), per_modality=own)

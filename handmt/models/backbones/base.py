@@ -1,5 +1,6 @@
 """The backbone registry and the feature description every backbone publishes (docs/design.md,
-"Model contract")."""
+"Model contract"): a backbone has `modality`, the batch key of the clip it reads, and
+`feature_info` {name: FeatureSpec}; `forward(batch)` -> {name: feature map}."""
 
 from dataclasses import dataclass
 

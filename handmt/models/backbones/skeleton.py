@@ -32,6 +32,8 @@ class SkeletonEmbedding(nn.Module):
     features of joint i in channels i*C..(i+1)*C-1. `channels: 0` keeps the normalised inputs
     (C = 6), the input of a plain temporal-conv classifier."""
 
+    modality = "joints"  # the batch key it reads
+
     def __init__(self, channels: int = 16):
         super().__init__()
         if channels < 0:

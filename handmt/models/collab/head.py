@@ -110,9 +110,9 @@ class GestureSubNetwork(nn.Module):
 
 @HEADS.register("collab")
 class CollaborativeHead(nn.Module):
-    """Outputs: `logits` (B, classes), `heatmaps` (B, T, 21, h, w), `joints2d` (B, T, 21, 2) in
-    input pixels, `rel_depth` (B, T, 21) in units of `depth_scale` mm (the last iteration's), and
-    `collab_iterations`, every iteration's (heatmaps, rel_depth, logits) for the loss."""
+    """Outputs: `logits` (B, classes), `heatmaps` (B, T, 21, h, w), `rel_depth` (B, T, 21) in
+    units of `depth_scale` mm (the last iteration's), and `collab_iterations`, every iteration's
+    (heatmaps, rel_depth, logits) for the loss. Predicts logits, joints2d and joints3d."""
 
     auxiliary = False
 
@@ -164,20 +164,21 @@ class CollaborativeHead(nn.Module):
                 g = rearrange(g, "b t c h w -> (b t) c h w")
                 pose_input = joint + self.gesture_to_pose[k](g)
         heatmaps, depth, logits = results[-1]
-        return {"logits": logits, "heatmaps": heatmaps, "joints2d": self.decode_2d(heatmaps),
-                "rel_depth": depth, "collab_iterations": results}
+        return {"logits": logits, "heatmaps": heatmaps, "rel_depth": depth,
+                "collab_iterations": results}
 
-    def decode_2d(self, heatmaps):
-        """Heatmaps (B, T, N, h, w) -> joints (B, T, N, 2) in input pixels (kornia soft-argmax)."""
-        return decode_heatmaps(heatmaps, self.stride)
-
-    def decode_3d(self, outputs, batch):
-        """Predicted 3D joints (B, T, 21, 3) in colour-camera mm, the stated protocol of
-        DESIGN.md: predicted 2D and relative depth, the wrist's depth from the ground truth,
-        back-projected with the input's K."""
-        root = batch["joints3d"][..., WRIST, 2]
-        return backproject(outputs["joints2d"],
-                           decode_depth(outputs["rel_depth"], root, self.depth_scale), batch["K"])
+    def predict(self, outputs, batch):
+        """`logits`; `joints2d` (B, T, N, 2) in input pixels, the heatmaps' kornia soft-argmax;
+        when the batch holds `joints3d` and `K`, `joints3d` (B, T, N, 3) in colour-camera mm, the
+        stated protocol (docs/design.md): predicted 2D and relative depth, the wrist's depth from
+        the ground truth, back-projected with the input's K."""
+        joints2d = decode_heatmaps(outputs["heatmaps"], self.stride)
+        predicted = {"logits": outputs["logits"], "joints2d": joints2d}
+        if "joints3d" in batch and "K" in batch:
+            root = batch["joints3d"][..., WRIST, 2]
+            predicted["joints3d"] = backproject(
+                joints2d, decode_depth(outputs["rel_depth"], root, self.depth_scale), batch["K"])
+        return predicted
 
     def targets(self, batch, height, width):
         """Heatmap targets (B, T, N, h, w) and relative depth targets (B, T, N) of a batch."""
@@ -227,3 +228,6 @@ class CollaborativeGestureHead(nn.Module):
 
     def loss(self, outputs, batch):
         return {"cls": masked_cross_entropy(outputs["logits"], batch["label"])}
+
+    def predict(self, outputs, batch):
+        return {"logits": outputs["logits"]}

@@ -1,4 +1,10 @@
-"""The head registry and the lookup of the backbone feature a head reads."""
+"""The head registry and the lookup of the backbone feature a head reads.
+
+A head (docs/design.md, "Model contract") is an nn.Module built with the backbone's
+`feature_info` and its config arguments, with `forward(features, batch)` -> named outputs,
+`loss(outputs, batch)` -> named weighted losses, `predict(outputs, batch)` -> the `Prediction`
+fields it provides (models/base.py) and `auxiliary`: true for a training aid that
+`Model.deploy()` drops."""
 
 from ...errors import ConfigError, closest
 from ...registry import Registry

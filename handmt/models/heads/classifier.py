@@ -37,6 +37,9 @@ class ClipClassifier(nn.Module):
         ce = masked_cross_entropy(outputs["logits"], batch["label"], self.label_smoothing)
         return {"cls": self.loss_weight * ce}
 
+    def predict(self, outputs, batch):
+        return {"logits": outputs["logits"]}
+
 
 @HEADS.register("tcn_classifier")
 class TCNClassifier(nn.Module):
@@ -59,3 +62,6 @@ class TCNClassifier(nn.Module):
 
     def loss(self, outputs, batch):
         return {"cls": masked_cross_entropy(outputs["logits"], batch["label"])}
+
+    def predict(self, outputs, batch):
+        return {"logits": outputs["logits"]}

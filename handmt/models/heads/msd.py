@@ -52,7 +52,10 @@ class MSDDecoder(nn.Module):
     what the depth values are, so that the binarised target marks the near hand
     (`losses.depth.binarize`): "metric" (FPHA and the synthetic set: z / max_depth_mm, 0 = no
     reading) or "frames" (the 8-bit frames of EgoGesture, NVGesture and IsoGD as distributed,
-    thresholded as the paper does)."""
+    thresholded as the paper does).
+
+    `predict` gives the depth of the local decoder (full input size), else of the global one
+    (a quarter): `Prediction.depth` (B, T, h, w), what `handmt predict` draws."""
 
     auxiliary = True
 
@@ -108,3 +111,7 @@ class MSDDecoder(nn.Module):
                                                      batch[self.target], self.binarize_threshold,
                                                      self.depth_encoding)
                 for scale, weight in self.weights.items()}
+
+    def predict(self, outputs, batch):
+        scale = "local" if "local" in self.decoders else "global"
+        return {"depth": outputs[f"depth_{scale}"][:, :, 0]}

@@ -11,10 +11,11 @@ ACTION alike, beside any other head (the collaborative one reads 'res3' of the s
 
 Loss: per-pixel binary cross-entropy plus soft Dice (`losses.mask_losses`), each per frame and
 averaged over the labelled frames, weighted `bce_weight` and `dice_weight`, named `mask_bce` and
-`mask_dice`. Label availability: the batch carries `mask` (B, T, 1, H, W) in {0, 1} and
-`mask_valid` (B, T) bool, false on the frames whose mask is unknown (their `mask` values are
-ignored and must be finite); the FPHA loader writes both when `data.modalities` includes `mask`,
-and `data.withhold` with task `mask` hides the masks of a share of the training videos.
+`mask_dice`. `predict` gives the mask probabilities, the sigmoid of the logits. Label
+availability: the batch carries `mask` (B, T, 1, H, W) in {0, 1} and `mask_valid` (B, T) bool,
+false on the frames whose mask is unknown (their `mask` values are ignored and must be finite);
+the FPHA loader writes both when `data.modalities` includes `mask`, and `data.withhold` with
+task `mask` hides the masks of a share of the training videos.
 """
 
 import torch.nn.functional as F
@@ -62,3 +63,6 @@ class SegmentationHead(nn.Module):
                              f"of the segmentation feature's stride ({self.stride})")
         bce, dice = mask_losses(logits, target, batch["mask_valid"])
         return {"mask_bce": self.bce_weight * bce, "mask_dice": self.dice_weight * dice}
+
+    def predict(self, outputs, batch):
+        return {"mask": outputs["mask_logits"][:, :, 0].float().sigmoid()}

@@ -13,14 +13,16 @@ Each recording is continuous; its CSV holds one row `label,start_frame,end_frame
 start..end of the recording. Subject folders are matched without regard to case.
 
 Splits are by subject, the paper's: SUBJECTS below (`subjects` overrides the split's list).
-Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's.
+Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's and
+base.ClipDataset's.
 """
 
 import re
 from typing import Literal
 
-from .base import DATASETS
-from .video import FrameSource, GestureDataset
+from .base import DATASETS, Listed
+from .frames import FrameSource
+from .video import GestureDataset
 
 __all__ = ["SUBJECTS", "EgoGestureDataset", "read_labels"]
 
@@ -112,8 +114,8 @@ class EgoGestureDataset(GestureDataset):
             image_folder = image_subjects.get(subject, image_root / name)
             scenes = numbered(label_folder, "scene")
             if not scenes:  # listed with the defects
-                listed.append((f"{label_folder}: no Scene*/Group*.csv of subject {subject} "
-                               "(`subjects` chooses others)", -1, None))
+                listed.append(Listed(f"{label_folder}: no Scene*/Group*.csv of subject "
+                                     f"{subject} (`subjects` chooses others)", -1, None))
             for scene, scene_folder in sorted(scenes.items()):
                 image_scene = numbered(image_folder, "scene").get(scene,
                                                                   image_folder / f"Scene{scene}")
@@ -122,10 +124,10 @@ class EgoGestureDataset(GestureDataset):
                     folders = {"rgb": image_scene / "Color" / f"rgb{group}",
                                "depth": image_scene / "Depth" / f"depth{group}"}
                     for label, start, end, line_number in read_labels(path):
-                        sources = {m: (FrameSource(folders[m], start, FRAME_PATTERN),
-                                       end - start + 1) for m in self.streams}
-                        listed.append((f"{path.relative_to(self.root)}:{line_number}", label,
-                                       sources))
+                        sources = {m: FrameSource(folders[m], start, FRAME_PATTERN,
+                                                  end - start + 1) for m in self.streams}
+                        listed.append(Listed(f"{path.relative_to(self.root)}:{line_number}",
+                                             label, sources))
         return str(label_root), files, listed
 
     def cache_key(self):

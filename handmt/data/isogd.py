@@ -9,13 +9,15 @@ line, `train/001/M_00001.avi train/001/K_00001.avi 1`: the colour video (M), the
 all lack the label (the valid/test lists released before their labels) gives label -1. The whole
 video is the gesture. Splits: "train", "val" (valid_list.txt), "test".
 
-Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's.
+Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's and
+base.ClipDataset's.
 """
 
 from typing import Literal
 
-from .base import DATASETS
-from .video import FrameSource, GestureDataset
+from .base import DATASETS, Listed
+from .frames import FrameSource
+from .video import GestureDataset
 
 __all__ = ["IsoGDDataset", "read_list"]
 
@@ -73,6 +75,6 @@ class IsoGDDataset(GestureDataset):
         listed = []
         for _, colour, depth, label in read_list(path):
             videos = {"rgb": colour, "depth": depth}
-            sources = {m: (FrameSource(self.root / videos[m], 0), None) for m in self.streams}
-            listed.append((colour, label, sources))
+            sources = {m: FrameSource(self.root / videos[m]) for m in self.streams}
+            listed.append(Listed(colour, label, sources))
         return str(path), [path], listed

@@ -14,13 +14,15 @@ Frames follow the dataset's own reader (readdata.py of the release: it seeks to 
 reads `range(start, end)`): 0-based video frames start .. end - 1, end exclusive, each sensor
 with its own start.
 
-Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's.
+Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's and
+base.ClipDataset's.
 """
 
 from typing import Literal
 
-from .base import DATASETS
-from .video import FrameSource, GestureDataset
+from .base import DATASETS, Listed
+from .frames import FrameSource
+from .video import GestureDataset
 
 __all__ = ["NVGestureDataset", "read_list"]
 
@@ -101,6 +103,7 @@ class NVGestureDataset(GestureDataset):
             sources = {}
             for modality in self.streams:
                 name, start, end = sensors[SENSORS[modality]]
-                sources[modality] = (FrameSource(folder / f"{name}.avi", start), end - start)
-            listed.append((video.removeprefix("./"), label, sources))
+                sources[modality] = FrameSource(folder / f"{name}.avi", start,
+                                                claimed=end - start)
+            listed.append(Listed(video.removeprefix("./"), label, sources))
         return str(path), [path], listed

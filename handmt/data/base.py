@@ -24,7 +24,7 @@ from .frames import Probe
 from .sampling import build_sampler
 from .transforms import to_tensors
 
-__all__ = ["DATASETS", "ClipDataset", "Listed", "Sample"]
+__all__ = ["DATASETS", "ClipDataset", "Listed", "Sample", "annotation_lines"]
 
 DATASETS = Registry("dataset")
 
@@ -52,6 +52,15 @@ class Sample:
     label: int
     sources: dict
     num_frames: int  # frames present in every source, at most what the annotation claims
+
+
+def annotation_lines(path):
+    """(line number, line) of each non-blank line of the annotation file at `path`; CRLF line
+    endings read like LF."""
+    with open(path) as file:  # text mode reads CRLF as LF
+        for number, line in enumerate(file, 1):
+            if line.strip():
+                yield number, line
 
 
 def describe(key, source, present):

@@ -20,7 +20,7 @@ base.ClipDataset's.
 import re
 from typing import Literal
 
-from .base import DATASETS, Listed
+from .base import DATASETS, Listed, annotation_lines
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -45,24 +45,23 @@ def read_labels(path):
     and inclusive as in the file. CRLF line endings, blank lines and trailing empty fields are
     tolerated; anything else malformed raises a ValueError naming the file and line."""
     rows = []
-    with open(path) as file:
-        for line_number, line in enumerate(file, 1):
-            fields = [field.strip() for field in line.strip().split(",")]
-            while fields and not fields[-1]:
-                fields.pop()
-            if not fields:
-                continue
-            where = f"{path}:{line_number}"
-            if len(fields) != 3 or not all(field.isdigit() for field in fields):
-                raise ValueError(f"{where}: expected 'label,start_frame,end_frame' (three "
-                                 f"integers), got {line.strip()!r}")
-            label, start, end = map(int, fields)
-            if not 1 <= label <= NUM_CLASSES:
-                raise ValueError(f"{where}: label {label} is not in 1..{NUM_CLASSES}")
-            if not 1 <= start <= end:
-                raise ValueError(f"{where}: expected 1 <= start_frame <= end_frame, got "
-                                 f"{start}, {end}")
-            rows.append((label - 1, start, end, line_number))
+    for line_number, line in annotation_lines(path):
+        fields = [field.strip() for field in line.strip().split(",")]
+        while fields and not fields[-1]:
+            fields.pop()
+        if not fields:
+            continue
+        where = f"{path}:{line_number}"
+        if len(fields) != 3 or not all(field.isdigit() for field in fields):
+            raise ValueError(f"{where}: expected 'label,start_frame,end_frame' (three "
+                             f"integers), got {line.strip()!r}")
+        label, start, end = map(int, fields)
+        if not 1 <= label <= NUM_CLASSES:
+            raise ValueError(f"{where}: label {label} is not in 1..{NUM_CLASSES}")
+        if not 1 <= start <= end:
+            raise ValueError(f"{where}: expected 1 <= start_frame <= end_frame, got "
+                             f"{start}, {end}")
+        rows.append((label - 1, start, end, line_number))
     return rows
 
 

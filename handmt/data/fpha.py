@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..hand import NUM_JOINTS
-from .base import DATASETS, ClipDataset, Listed, Sample
+from .base import DATASETS, ClipDataset, Listed, Sample, annotation_lines
 from .camera import CAMERA_FILE, FPHACamera, project
 from .frames import BadFrame, Counted, FrameSource, decode_image
 from .skeleton import normalize_skeleton, resample
@@ -41,8 +41,7 @@ def read_skeleton(path):
     Each line is a frame index then 21 x (x, y, z): 64 columns, frames consecutive from 0. CRLF
     line endings and blank lines are tolerated; an empty file has no frames.
     """
-    with open(path) as file:  # text mode reads CRLF as LF
-        lines = [(number, line) for number, line in enumerate(file, 1) if line.strip()]
+    lines = list(annotation_lines(path))
     columns = 1 + 3 * NUM_JOINTS
     for number, line in lines:
         if len(line.split()) != columns:
@@ -72,27 +71,23 @@ def read_split(path):
     `Subject_k/<action>/<seq> <label>`. CRLF line endings and blank lines are tolerated.
     """
     sections, headers, current = {}, {}, None
-    with open(path) as file:
-        for line_number, line in enumerate(file, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{line_number}"
-            if fields[0] in SPLIT_HEADERS:
-                split = SPLIT_HEADERS[fields[0]]
-                if len(fields) != 2 or not fields[1].isdigit() or split in sections:
-                    raise ValueError(f"{where}: expected one header '{fields[0]} <count>' per "
-                                     f"section, got {line.strip()!r}")
-                current = sections[split] = []
-                headers[split] = (int(fields[1]), where)
-            elif current is None:
-                raise ValueError(f"{where}: expected a header 'Training <count>' or "
-                                 f"'Test <count>', got {line.strip()!r}")
-            elif len(fields) != 2 or fields[0].count("/") != 2 or not fields[1].isdigit():
-                raise ValueError(f"{where}: expected 'Subject_k/<action>/<seq> <label>', "
-                                 f"got {line.strip()!r}")
-            else:
-                current.append((fields[0], int(fields[1])))
+    for line_number, line in annotation_lines(path):
+        fields, where = line.split(), f"{path}:{line_number}"
+        if fields[0] in SPLIT_HEADERS:
+            split = SPLIT_HEADERS[fields[0]]
+            if len(fields) != 2 or not fields[1].isdigit() or split in sections:
+                raise ValueError(f"{where}: expected one header '{fields[0]} <count>' per "
+                                 f"section, got {line.strip()!r}")
+            current = sections[split] = []
+            headers[split] = (int(fields[1]), where)
+        elif current is None:
+            raise ValueError(f"{where}: expected a header 'Training <count>' or "
+                             f"'Test <count>', got {line.strip()!r}")
+        elif len(fields) != 2 or fields[0].count("/") != 2 or not fields[1].isdigit():
+            raise ValueError(f"{where}: expected 'Subject_k/<action>/<seq> <label>', "
+                             f"got {line.strip()!r}")
+        else:
+            current.append((fields[0], int(fields[1])))
     for split, (count, where) in headers.items():
         if len(sections[split]) != count:
             raise ValueError(f"{where}: the header announces {count} sequences, the section "

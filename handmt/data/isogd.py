@@ -13,9 +13,7 @@ Everything else (sampling, crops, depth scaling, defects) is video.GestureDatase
 base.ClipDataset's.
 """
 
-from typing import Literal
-
-from .base import DATASETS, Listed
+from .base import DATASETS, Listed, annotation_lines
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -31,24 +29,20 @@ def read_list(path):
     CRLF line endings and blank lines are tolerated; a malformed line raises a ValueError naming
     the file and line."""
     entries, columns = [], None
-    with open(path) as file:
-        for line_number, line in enumerate(file, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{line_number}"
-            if len(fields) not in (2, 3) or columns not in (None, len(fields)):
-                expected = {None: "2 or 3", 2: "2 (as the lines above)",
-                            3: "3 (as the lines above)"}[columns]
-                raise ValueError(f"{where}: expected '<M video> <K video> <label>' ({expected} "
-                                 f"columns), got {line.strip()!r}")
-            columns = len(fields)
-            label = -1
-            if columns == 3:
-                if not fields[2].isdigit() or not 1 <= int(fields[2]) <= NUM_CLASSES:
-                    raise ValueError(f"{where}: label {fields[2]!r} is not in 1..{NUM_CLASSES}")
-                label = int(fields[2]) - 1
-            entries.append((line_number, fields[0], fields[1], label))
+    for line_number, line in annotation_lines(path):
+        fields, where = line.split(), f"{path}:{line_number}"
+        if len(fields) not in (2, 3) or columns not in (None, len(fields)):
+            expected = {None: "2 or 3", 2: "2 (as the lines above)",
+                        3: "3 (as the lines above)"}[columns]
+            raise ValueError(f"{where}: expected '<M video> <K video> <label>' ({expected} "
+                             f"columns), got {line.strip()!r}")
+        columns = len(fields)
+        label = -1
+        if columns == 3:
+            if not fields[2].isdigit() or not 1 <= int(fields[2]) <= NUM_CLASSES:
+                raise ValueError(f"{where}: label {fields[2]!r} is not in 1..{NUM_CLASSES}")
+            label = int(fields[2]) - 1
+        entries.append((line_number, fields[0], fields[1], label))
     return entries
 
 
@@ -59,16 +53,6 @@ class IsoGDDataset(GestureDataset):
     NAME = "isogd"
     NUM_CLASSES = NUM_CLASSES
     SPLITS = ("train", "val", "test")
-
-    def __init__(self, root: str, split: Literal["train", "val", "test"] = "train",
-                 num_frames: int = 8, size: int = 224,
-                 modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
-                 sampling: Literal["segments", "dense", "padded"] = "segments",
-                 strict: bool = False,
-                 transform=None, clips: int = 1, crops: int = 1, dense_stride: int = 1,
-                 cache_dir: str | None = None):
-        super().__init__(root, split, num_frames, size, modalities, sampling, strict, transform,
-                         clips, crops, dense_stride, cache_dir)
 
     def list_samples(self):
         path = self.root / LIST_FILES[self.split]

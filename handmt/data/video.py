@@ -12,6 +12,8 @@ along the long side (the paper's three-crop of the full short side, at the train
 resolution). Depth is 8-bit as distributed: one grey channel, value / 255.
 """
 
+from typing import Literal
+
 import cv2
 
 from .base import ClipDataset
@@ -23,13 +25,17 @@ DEPTH_SCALE = 255.0  # 8-bit depth -> [0, 1]
 
 
 class GestureDataset(ClipDataset):
-    """Clips of gesture samples as the data contract's dicts (module docstring; base.py)."""
+    """Clips of gesture samples as the data contract's dicts (module docstring; base.py); `split`
+    one of SPLITS."""
 
     NUM_CLASSES = 0
     MODALITIES = ("rgb", "depth", "flow")
 
-    def __init__(self, root, split, num_frames, size, modalities, sampling, strict, transform,
-                 clips, crops, dense_stride, cache_dir):
+    def __init__(self, root: str, split: str = "train", num_frames: int = 8, size: int = 224,
+                 modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
+                 sampling: Literal["segments", "dense", "padded"] = "segments",
+                 strict: bool = False, transform=None, clips: int = 1, crops: int = 1,
+                 dense_stride: int = 1, cache_dir: str | None = None):
         self.frame_shape = (size, round(size * ASPECT))  # (height, width) of stored frames
         self.num_classes = self.NUM_CLASSES
         self.classes = [str(k + 1) for k in range(self.NUM_CLASSES)]  # the files' 1-based labels

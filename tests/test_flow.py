@@ -71,11 +71,8 @@ def test_pairs_and_clip_flow():
 
 
 def transformed(transforms, flow_px):
-    """The flow of a clip after `transforms` (no joints: they are not the point here)."""
-    clip = {"flow": flow_px, "joints2d": np.zeros((len(flow_px), 0, 2), np.float32),
-            "joints3d": np.zeros((len(flow_px), 0, 3), np.float32),
-            "K": np.eye(3, dtype=np.float32)}
-    return ClipTransform(transforms)(clip)["flow"]
+    """The flow of a clip without pose after `transforms`."""
+    return ClipTransform(transforms)({"flow": flow_px})["flow"]
 
 
 def test_flip_negates_x_and_resize_scales():
@@ -93,10 +90,7 @@ def test_transformed_flow_matches_the_flow_of_transformed_frames():
     field = flow.farneback(*grey)[None]
     pipeline = [Resize(64, 64), HorizontalFlip(p=1.0)]
     moved = transformed(pipeline, field)
-    images = ClipTransform(pipeline)({"rgb": np.stack(frames),
-                                     "joints2d": np.zeros((2, 0, 2), np.float32),
-                                     "joints3d": np.zeros((2, 0, 3), np.float32),
-                                     "K": np.eye(3, dtype=np.float32)})["rgb"]
+    images = ClipTransform(pipeline)({"rgb": np.stack(frames)})["rgb"]
     recomputed = flow.farneback(*(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in images))
     expected = [-SHIFT * 64 / 96, 0.0]
     np.testing.assert_allclose(interior(moved[0], 12).mean(axis=(0, 1)), expected, atol=0.15)

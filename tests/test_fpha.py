@@ -23,7 +23,7 @@ from fixtures import (
 
 from handmt.data import DATASETS, camera
 from handmt.data.fpha import FPHACamera, FPHADataset, crop_affine, read_skeleton, read_split
-from handmt.data.sampling import dense_indices, segment_indices
+from handmt.data.sampling import DenseSampler, SegmentSampler
 from handmt.data.transforms import build_train_transform
 
 SIZE = 32
@@ -121,9 +121,15 @@ def test_registered_and_reexported():
 def test_defects_are_trimmed_skipped_and_warned_once(mini_root):
     dataset, caught = load(mini_root, modalities=ALL)
     assert len(caught) == 1
-    assert f"{EMPTY_SEQUENCE}: frames rgb 5, depth 5, mask 5, skeleton 0 -> skipped" in caught[0]
-    assert (f"{LONGER_COLOUR_SEQUENCE}: frames rgb 7, depth 6, mask 6, skeleton 6 -> using the "
-            "first 6") in caught[0]
+    empty = mini_root / "Video_files" / EMPTY_SEQUENCE
+    skeleton = mini_root / "Hand_pose_annotation_v1" / EMPTY_SEQUENCE / "skeleton.txt"
+    assert (f"{EMPTY_SEQUENCE}: rgb {empty / 'color'}: 5 frames, depth {empty / 'depth'}: 5 "
+            f"frames, mask {empty / 'mask'}: 5 frames, skeleton {skeleton}: 0 frames -> skipped"
+            ) in caught[0]
+    longer = mini_root / "Video_files" / LONGER_COLOUR_SEQUENCE
+    assert (f"{LONGER_COLOUR_SEQUENCE}: rgb {longer / 'color'}: 7 frames, depth "
+            f"{longer / 'depth'}: 6 frames, mask") in caught[0]
+    assert "skeleton.txt: 6 frames -> using 6 frames" in caught[0]
     assert [v.name for v in dataset.videos] == [
         CRLF_SEQUENCE, LONGER_COLOUR_SEQUENCE, "Subject_2/pour_milk/1"]
     # the CRLF skeleton reads fine; the .DS_Store among its colour frames is ignored
@@ -135,7 +141,7 @@ def test_defects_are_trimmed_skipped_and_warned_once(mini_root):
 
 
 def test_strict_raises_naming_the_sequences(mini_root):
-    with pytest.raises(ValueError, match=f"{EMPTY_SEQUENCE}: frames .* skipped"):
+    with pytest.raises(ValueError, match=f"{EMPTY_SEQUENCE}: rgb .* skipped"):
         FPHADataset(str(mini_root), size=SIZE, strict=True)
 
 
@@ -149,13 +155,17 @@ def test_only_requested_modalities_count_and_are_decoded(tmp_path):
     (root / "Hand_pose_annotation_v1" / MINI_TEST[1][0] / "skeleton.txt").unlink()
 
     dataset, caught = load(root, "test", modalities=("depth",))
-    assert len(caught) == 1 and f"{MINI_TEST[1][0]}: frames depth 4, skeleton missing" in caught[0]
+    missing = root / "Hand_pose_annotation_v1" / MINI_TEST[1][0] / "skeleton.txt"
+    assert len(caught) == 1 and (f"{MINI_TEST[1][0]}: depth "
+                                 f"{root / 'Video_files' / MINI_TEST[1][0] / 'depth'}: 4 frames, "
+                                 f"skeleton {missing}: missing or unreadable") in caught[0]
     assert sequence not in caught[0]
     item = dataset[0]
     assert set(item) == {"depth", "joints3d", "joints2d", "K", "label", "video", "pose_valid"}
 
-    with pytest.raises(ValueError, match=f"{sequence}: frames rgb 6, depth 6, mask missing, "
-                                         "skeleton 6 -> skipped"):
+    with pytest.raises(ValueError, match=f"{sequence}: rgb .*: 6 frames, depth .*: 6 frames, "
+                                         "mask .*mask: missing or unreadable, skeleton "
+                                         ".*: 6 frames -> skipped"):
         FPHADataset(str(root), "test", modalities=ALL, strict=True)
 
 
@@ -172,7 +182,7 @@ def test_corrupt_image_error_names_the_file(tmp_path):
 def test_joints_K_and_crop(mini_root):
     dataset, _ = load(mini_root, modalities=ALL)
     for index, video in enumerate(dataset.videos):
-        frames = dataset.read_frames(index, np.arange(video.num_frames))
+        frames = dataset.read_pose(index, np.arange(video.num_frames))
         skeleton = skeleton_of(mini_root, video.name)[:video.num_frames]
         np.testing.assert_allclose(frames["joints3d"], MINI_CAMERA.to_color(skeleton), atol=1e-3)
         # K @ joints3d lands on joints2d, which is the colour projection mapped by the crop
@@ -282,21 +292,22 @@ def test_test_items_enumerate_clips_and_crops(mini_root):
         item = dataset[index]
         video, clip, crop = index // 6, index // 3 % 2, index % 3
         assert item["video"].item() == video and item["label"].item() == MINI_TEST[video][1]
-        frames = segment_indices(dataset.videos[video].num_frames, 4, None, clip, 2)
+        frames = SegmentSampler(4).test_indices(dataset.videos[video].num_frames, clip, 2)
         np.testing.assert_allclose(item["joints3d"], dataset.videos[video].joints[frames])
         corner = (0, 2, 5)[crop]  # 32 px resized to round(32 * 8 / 7) = 37: corners 0, 2, 5
         np.testing.assert_allclose(item["K"][0, 2], dataset.videos[video].K[0, 2] * 37 / 32
                                    - corner, atol=1e-3)
     dense, _ = load(mini_root, "test", modalities=("rgb",), num_frames=3, sampling="dense")
-    frames = dense_indices(dense.videos[0].num_frames, 3)
+    frames = DenseSampler(3, 2).test_indices(dense.videos[0].num_frames, 0, 1)
     np.testing.assert_allclose(dense[0]["joints3d"], dense.videos[0].joints[frames])
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"modalities": ("rgb", "ir")}, "modalities must be distinct names among rgb, depth, "
                                     r"flow, mask, joints, got \['rgb', 'ir'\]"),
-    ({"split": "val"}, "split must be 'train' or 'test', got 'val'"),
-    ({"sampling": "uniform"}, "sampling must be 'segments' or 'dense', got 'uniform'"),
+    ({"split": "val"}, "split must be one of 'train', 'test', got 'val'"),
+    ({"sampling": "uniform"}, "sampling must be one of 'segments', 'dense', 'padded', got "
+                              "'uniform'"),
     ({"split": "test", "crops": 5}, "crops must be 1 or 3, got 5"),
 ])
 def test_bad_arguments(mini_root, kwargs, message):

@@ -23,8 +23,8 @@ from handmt.data import (
     nvgesture,
     withhold,
 )
+from handmt.data.frames import read_video_frames, video_frame_count
 from handmt.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_train_transform
-from handmt.data.video import read_video_frames, video_frame_count
 
 SIZE = 12  # frames are written 16 x 12 (4:3): stored frames need no resize
 WIDTH = 16

@@ -88,6 +88,18 @@ def test_flip_maps_K_exactly():
     np.testing.assert_array_equal(out["depth"], dotted_clip()["depth"][:, :, ::-1])
 
 
+def test_a_clip_without_pose_gets_no_pose_keys():
+    clip = dotted_clip()
+    plain = {"depth": clip["depth"], "mask": clip["mask"], "pose_valid": np.zeros(3, bool)}
+    out = ClipTransform([HorizontalFlip(p=1.0)])(plain)
+    assert set(out) == {"depth", "mask", "pose_valid"}
+    np.testing.assert_array_equal(out["depth"], clip["depth"][:, :, ::-1])
+    np.testing.assert_array_equal(out["mask"], clip["mask"][:, :, ::-1])
+    # the same geometry as a clip with pose
+    np.testing.assert_array_equal(out["depth"],
+                                  ClipTransform([HorizontalFlip(p=1.0)])(clip)["depth"])
+
+
 def test_multi_scale_corner_crop_choices():
     crop = MultiScaleCornerCrop()
     crop.set_random_seed(0)

@@ -1,26 +1,13 @@
-"""HDF5 cache of decoded clips: every frame of every video as `read_frames` returns it.
+"""HDF5 cache of decoded frames: `FrameCache(cache_dir, dataset)`, `cache_home()`.
 
-Decoding full-size JPEGs, registering depth and computing optical flow dominate data loading;
-the cache does them once: flow (flow.py) is a per-frame array like the others, computed once per
-pair of frames while the cache is built.
-A dataset that uses it provides `split`, `videos` (records with `num_frames`), `labels` and
-`pose_available` (per video), `read_frames(video, indices)`, `cache_key()` (a JSON-able dict of
-the settings the frames depend on, with at least "dataset" and "split") and `source_files()`
-(the files the frames are read from), and opens it with `open_cache`.
-
-The file holds a signature of the sources (path, size, mtime of each), of the settings and of
-the file layout (FORMAT); a mismatch rebuilds it. Each process (each DataLoader worker) opens
-its own read handle on first use.
-
-Reliability (README, "Reliability"):
-- Builds are written through atomic.py: a reader never sees a half-written cache, a kill leaves
-  only a temporary file, removed before the next build.
-- Every dataset in the file carries h5py's fletcher32 checksum, so a flipped bit fails the read
-  in h5py instead of reaching training; `read` then warns, naming the file, rebuilds the cache
-  (or opens the one another process rebuilt meanwhile) and reads again.
-- A video with a bad frame (frames.BadFrame: truncated, undecodable, wrong size) is never cached:
-  the build leaves it out and records it; `open_cache` drops it from the dataset with a warning
-  naming the frame, or with `strict` raises.
+The cache holds every frame of every video as `dataset.read_frames` returns it (flow included,
+computed once per pair of frames). The dataset side of the protocol (base.ClipDataset): `split`,
+`videos` (records with `num_frames`), `read_frames(video, indices)`, `cache_key()` (JSON-able
+settings with "dataset" and "split") and `source_files()`. A mismatch of the sources' path, size
+and mtime, of the settings or of FORMAT rebuilds the file. Builds are atomic (atomic.py); every
+array carries a fletcher32 checksum, and a damaged file is rebuilt on read. A video with a bad
+frame (frames.BadFrame) is never cached: `skipped` names it, and the dataset drops it
+(README, "Reliability").
 """
 
 import hashlib
@@ -36,7 +23,7 @@ from tqdm import tqdm
 from ..atomic import atomic_write, remove_stale_temps
 from .frames import BadFrame
 
-FORMAT = 2  # 2: fletcher32 checksums and skipped videos
+FORMAT = 3  # 2: fletcher32 checksums and skipped videos; 3: frames only, no K
 WRITE_CHUNK = 64  # frames decoded at a time while building: bounds the memory of long videos
 
 
@@ -60,29 +47,6 @@ def source_signature(dataset):
         stat = os.stat(path)
         sources.append((str(path), stat.st_size, stat.st_mtime_ns))
     return digest({"format": FORMAT, "settings": dataset.cache_key(), "sources": sources})
-
-
-def open_cache(dataset, cache_dir, strict, where):
-    """The FrameCache of `dataset`. The videos it left out for a bad frame are removed from
-    `dataset` (`videos`, `labels`, `pose_available`, `mask_available`) with one warning naming
-    each frame, or with `strict` a ValueError; `where` (the annotation file) starts the
-    message."""
-    cache = FrameCache(cache_dir, dataset)
-    if not cache.skipped:
-        return cache
-    message = (f"{where} ({dataset.split}): {len(cache.skipped)} video(s) with a bad frame, "
-               "skipped and not cached:\n  " + "\n  ".join(cache.skipped.values()))
-    if strict:
-        raise ValueError(message)
-    warnings.warn(message, stacklevel=3)
-    keep = [i for i in range(len(dataset.videos)) if i not in cache.skipped]
-    dataset.videos = [dataset.videos[i] for i in keep]
-    dataset.labels = dataset.labels[keep]
-    dataset.pose_available = dataset.pose_available[keep]
-    dataset.mask_available = dataset.mask_available[keep]
-    if not dataset.videos:
-        raise ValueError(f"{where}: no usable video in split {dataset.split!r}")
-    return cache
 
 
 class FrameCache:
@@ -115,38 +79,33 @@ class FrameCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(self.path.parent)
         videos = self.dataset.videos
-        offsets, matrices, found = [0], [], {}
+        offsets, found = [0], {}
         with atomic_write(self.path) as temp, h5py.File(temp, "w") as file, \
                 tqdm(total=sum(v.num_frames for v in videos), desc=f"caching {self.path.name}",
                      unit="frame") as progress:
             for index, video in enumerate(videos):
                 try:
-                    K = self._write_video(file, index, video.num_frames, offsets[-1], progress)
+                    self._write_video(file, index, video.num_frames, offsets[-1], progress)
                 except BadFrame as err:
                     if skipped is not None:
                         raise
                     found[index] = str(err)  # its rows are overwritten by the next video
                     continue
                 offsets.append(offsets[-1] + video.num_frames)
-                matrices.append(K)
             for key in list(file):
                 file[key].resize(offsets[-1], axis=0)
             file.create_dataset("offsets", data=np.array(offsets, np.int64), fletcher32=True)
-            file.create_dataset("K", data=np.array(matrices, np.float32).reshape(-1, 3, 3),
-                                fletcher32=True)
             file.attrs["signature"] = self.signature
             file.attrs["settings"] = json.dumps(self.dataset.cache_key())
             file.attrs["skipped"] = json.dumps(found if skipped is None else skipped)
 
     def _write_video(self, file, video_index, count, first_row, progress):
-        """Store one video's per-frame arrays from row `first_row` on, in chunks; return its K."""
+        """Store one video's per-frame arrays from row `first_row` on, in chunks."""
         for start in range(0, count, WRITE_CHUNK):
             indices = np.arange(start, min(start + WRITE_CHUNK, count))
             frames = self.dataset.read_frames(video_index, indices)
             end = first_row + indices[-1] + 1
             for key, value in frames.items():
-                if key == "K":
-                    continue
                 if key not in file:
                     # one chunk per frame: reads fetch whole frames; lzf is lossless and fast
                     file.create_dataset(key, (0, *value.shape[1:]), value.dtype,
@@ -157,7 +116,6 @@ class FrameCache:
                     file[key].resize(end, axis=0)
                 file[key][first_row + start:end] = value
             progress.update(len(indices))
-        return frames["K"]
 
     def _handle(self):
         if self._pid != os.getpid():
@@ -195,10 +153,8 @@ class FrameCache:
         rows = start + frame_indices
         # one plain read per row: h5py's fancy indexing (dataset[list]) is ~300x slower per
         # frame on these one-frame chunks (benchmarks/perf.py, the cache figure)
-        frames = {key: np.stack([file[key][row] for row in rows]) for key in file
-                  if key not in ("K", "offsets")}
-        frames["K"] = file["K"][video_index]
-        return frames
+        return {key: np.stack([file[key][row] for row in rows]) for key in file
+                if key != "offsets"}
 
     def __getstate__(self):
         # An open h5py handle cannot be pickled (DataLoader workers started by spawn): each

@@ -13,14 +13,16 @@ Each recording is continuous; its CSV holds one row `label,start_frame,end_frame
 start..end of the recording. Subject folders are matched without regard to case.
 
 Splits are by subject, the paper's: SUBJECTS below (`subjects` overrides the split's list).
-Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's.
+Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's and
+base.ClipDataset's.
 """
 
 import re
 from typing import Literal
 
-from .base import DATASETS
-from .video import FrameSource, GestureDataset
+from .base import DATASETS, Listed, annotation_lines
+from .frames import FrameSource
+from .video import GestureDataset
 
 __all__ = ["SUBJECTS", "EgoGestureDataset", "read_labels"]
 
@@ -43,24 +45,23 @@ def read_labels(path):
     and inclusive as in the file. CRLF line endings, blank lines and trailing empty fields are
     tolerated; anything else malformed raises a ValueError naming the file and line."""
     rows = []
-    with open(path) as file:
-        for line_number, line in enumerate(file, 1):
-            fields = [field.strip() for field in line.strip().split(",")]
-            while fields and not fields[-1]:
-                fields.pop()
-            if not fields:
-                continue
-            where = f"{path}:{line_number}"
-            if len(fields) != 3 or not all(field.isdigit() for field in fields):
-                raise ValueError(f"{where}: expected 'label,start_frame,end_frame' (three "
-                                 f"integers), got {line.strip()!r}")
-            label, start, end = map(int, fields)
-            if not 1 <= label <= NUM_CLASSES:
-                raise ValueError(f"{where}: label {label} is not in 1..{NUM_CLASSES}")
-            if not 1 <= start <= end:
-                raise ValueError(f"{where}: expected 1 <= start_frame <= end_frame, got "
-                                 f"{start}, {end}")
-            rows.append((label - 1, start, end, line_number))
+    for line_number, line in annotation_lines(path):
+        fields = [field.strip() for field in line.strip().split(",")]
+        while fields and not fields[-1]:
+            fields.pop()
+        if not fields:
+            continue
+        where = f"{path}:{line_number}"
+        if len(fields) != 3 or not all(field.isdigit() for field in fields):
+            raise ValueError(f"{where}: expected 'label,start_frame,end_frame' (three "
+                             f"integers), got {line.strip()!r}")
+        label, start, end = map(int, fields)
+        if not 1 <= label <= NUM_CLASSES:
+            raise ValueError(f"{where}: label {label} is not in 1..{NUM_CLASSES}")
+        if not 1 <= start <= end:
+            raise ValueError(f"{where}: expected 1 <= start_frame <= end_frame, got "
+                             f"{start}, {end}")
+        rows.append((label - 1, start, end, line_number))
     return rows
 
 
@@ -112,8 +113,8 @@ class EgoGestureDataset(GestureDataset):
             image_folder = image_subjects.get(subject, image_root / name)
             scenes = numbered(label_folder, "scene")
             if not scenes:  # listed with the defects
-                listed.append((f"{label_folder}: no Scene*/Group*.csv of subject {subject} "
-                               "(`subjects` chooses others)", -1, None))
+                listed.append(Listed(f"{label_folder}: no Scene*/Group*.csv of subject "
+                                     f"{subject} (`subjects` chooses others)", -1, None))
             for scene, scene_folder in sorted(scenes.items()):
                 image_scene = numbered(image_folder, "scene").get(scene,
                                                                   image_folder / f"Scene{scene}")
@@ -122,10 +123,10 @@ class EgoGestureDataset(GestureDataset):
                     folders = {"rgb": image_scene / "Color" / f"rgb{group}",
                                "depth": image_scene / "Depth" / f"depth{group}"}
                     for label, start, end, line_number in read_labels(path):
-                        sources = {m: (FrameSource(folders[m], start, FRAME_PATTERN),
-                                       end - start + 1) for m in self.streams}
-                        listed.append((f"{path.relative_to(self.root)}:{line_number}", label,
-                                       sources))
+                        sources = {m: FrameSource(folders[m], start, FRAME_PATTERN,
+                                                  end - start + 1) for m in self.streams}
+                        listed.append(Listed(f"{path.relative_to(self.root)}:{line_number}",
+                                             label, sources))
         return str(label_root), files, listed
 
     def cache_key(self):

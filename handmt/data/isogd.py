@@ -9,13 +9,13 @@ line, `train/001/M_00001.avi train/001/K_00001.avi 1`: the colour video (M), the
 all lack the label (the valid/test lists released before their labels) gives label -1. The whole
 video is the gesture. Splits: "train", "val" (valid_list.txt), "test".
 
-Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's.
+Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's and
+base.ClipDataset's.
 """
 
-from typing import Literal
-
-from .base import DATASETS
-from .video import FrameSource, GestureDataset
+from .base import DATASETS, Listed, annotation_lines
+from .frames import FrameSource
+from .video import GestureDataset
 
 __all__ = ["IsoGDDataset", "read_list"]
 
@@ -29,24 +29,20 @@ def read_list(path):
     CRLF line endings and blank lines are tolerated; a malformed line raises a ValueError naming
     the file and line."""
     entries, columns = [], None
-    with open(path) as file:
-        for line_number, line in enumerate(file, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{line_number}"
-            if len(fields) not in (2, 3) or columns not in (None, len(fields)):
-                expected = {None: "2 or 3", 2: "2 (as the lines above)",
-                            3: "3 (as the lines above)"}[columns]
-                raise ValueError(f"{where}: expected '<M video> <K video> <label>' ({expected} "
-                                 f"columns), got {line.strip()!r}")
-            columns = len(fields)
-            label = -1
-            if columns == 3:
-                if not fields[2].isdigit() or not 1 <= int(fields[2]) <= NUM_CLASSES:
-                    raise ValueError(f"{where}: label {fields[2]!r} is not in 1..{NUM_CLASSES}")
-                label = int(fields[2]) - 1
-            entries.append((line_number, fields[0], fields[1], label))
+    for line_number, line in annotation_lines(path):
+        fields, where = line.split(), f"{path}:{line_number}"
+        if len(fields) not in (2, 3) or columns not in (None, len(fields)):
+            expected = {None: "2 or 3", 2: "2 (as the lines above)",
+                        3: "3 (as the lines above)"}[columns]
+            raise ValueError(f"{where}: expected '<M video> <K video> <label>' ({expected} "
+                             f"columns), got {line.strip()!r}")
+        columns = len(fields)
+        label = -1
+        if columns == 3:
+            if not fields[2].isdigit() or not 1 <= int(fields[2]) <= NUM_CLASSES:
+                raise ValueError(f"{where}: label {fields[2]!r} is not in 1..{NUM_CLASSES}")
+            label = int(fields[2]) - 1
+        entries.append((line_number, fields[0], fields[1], label))
     return entries
 
 
@@ -58,21 +54,11 @@ class IsoGDDataset(GestureDataset):
     NUM_CLASSES = NUM_CLASSES
     SPLITS = ("train", "val", "test")
 
-    def __init__(self, root: str, split: Literal["train", "val", "test"] = "train",
-                 num_frames: int = 8, size: int = 224,
-                 modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
-                 sampling: Literal["segments", "dense", "padded"] = "segments",
-                 strict: bool = False,
-                 transform=None, clips: int = 1, crops: int = 1, dense_stride: int = 1,
-                 cache_dir: str | None = None):
-        super().__init__(root, split, num_frames, size, modalities, sampling, strict, transform,
-                         clips, crops, dense_stride, cache_dir)
-
     def list_samples(self):
         path = self.root / LIST_FILES[self.split]
         listed = []
         for _, colour, depth, label in read_list(path):
             videos = {"rgb": colour, "depth": depth}
-            sources = {m: (FrameSource(self.root / videos[m], 0), None) for m in self.streams}
-            listed.append((colour, label, sources))
+            sources = {m: FrameSource(self.root / videos[m]) for m in self.streams}
+            listed.append(Listed(colour, label, sources))
         return str(path), [path], listed

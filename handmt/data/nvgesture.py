@@ -14,13 +14,13 @@ Frames follow the dataset's own reader (readdata.py of the release: it seeks to 
 reads `range(start, end)`): 0-based video frames start .. end - 1, end exclusive, each sensor
 with its own start.
 
-Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's.
+Everything else (sampling, crops, depth scaling, defects) is video.GestureDataset's and
+base.ClipDataset's.
 """
 
-from typing import Literal
-
-from .base import DATASETS
-from .video import FrameSource, GestureDataset
+from .base import DATASETS, Listed, annotation_lines
+from .frames import FrameSource
+from .video import GestureDataset
 
 __all__ = ["NVGestureDataset", "read_list"]
 
@@ -36,39 +36,35 @@ def read_list(path):
     CRLF line endings and blank lines are tolerated; a malformed line raises a ValueError naming
     the file and line."""
     entries = []
-    with open(path) as file:
-        for line_number, line in enumerate(file, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{line_number}"
-            video, label, sensors = None, None, {}
-            for field in fields:
-                key, _, value = field.partition(":")
-                if key == "path" and value:
-                    video = value
-                elif key == "label":
-                    if not value.isdigit() or not 1 <= int(value) <= NUM_CLASSES:
-                        raise ValueError(f"{where}: expected 'label:<1..{NUM_CLASSES}>', got "
-                                         f"{field!r}")
-                    label = int(value) - 1
-                else:
-                    parts = value.split(":")
-                    if len(parts) != 3 or not parts[0] or not (parts[1].isdigit()
-                                                               and parts[2].isdigit()):
-                        raise ValueError(f"{where}: expected 'path:<folder>', 'label:<n>' or "
-                                         f"'<sensor>:<video>:<start>:<end>', got {field!r}")
-                    start, end = int(parts[1]), int(parts[2])
-                    if end <= start:
-                        raise ValueError(f"{where}: {key} ends at frame {end}, not after its "
-                                         f"start {start}")
-                    sensors[key] = (parts[0], start, end)
-            missing = [name for name, value in (("path", video), ("label", label))
-                       if value is None]
-            missing += [f"{sensor} sensor" for sensor in SENSORS.values() if sensor not in sensors]
-            if missing:
-                raise ValueError(f"{where}: no {', '.join(missing)} in {line.strip()[:120]!r}")
-            entries.append((line_number, video, label, sensors))
+    for line_number, line in annotation_lines(path):
+        fields, where = line.split(), f"{path}:{line_number}"
+        video, label, sensors = None, None, {}
+        for field in fields:
+            key, _, value = field.partition(":")
+            if key == "path" and value:
+                video = value
+            elif key == "label":
+                if not value.isdigit() or not 1 <= int(value) <= NUM_CLASSES:
+                    raise ValueError(f"{where}: expected 'label:<1..{NUM_CLASSES}>', got "
+                                     f"{field!r}")
+                label = int(value) - 1
+            else:
+                parts = value.split(":")
+                if len(parts) != 3 or not parts[0] or not (parts[1].isdigit()
+                                                           and parts[2].isdigit()):
+                    raise ValueError(f"{where}: expected 'path:<folder>', 'label:<n>' or "
+                                     f"'<sensor>:<video>:<start>:<end>', got {field!r}")
+                start, end = int(parts[1]), int(parts[2])
+                if end <= start:
+                    raise ValueError(f"{where}: {key} ends at frame {end}, not after its "
+                                     f"start {start}")
+                sensors[key] = (parts[0], start, end)
+        missing = [name for name, value in (("path", video), ("label", label))
+                   if value is None]
+        missing += [f"{sensor} sensor" for sensor in SENSORS.values() if sensor not in sensors]
+        if missing:
+            raise ValueError(f"{where}: no {', '.join(missing)} in {line.strip()[:120]!r}")
+        entries.append((line_number, video, label, sensors))
     return entries
 
 
@@ -79,16 +75,6 @@ class NVGestureDataset(GestureDataset):
     NAME = "nvgesture"
     NUM_CLASSES = NUM_CLASSES
     SPLITS = ("train", "test")
-
-    def __init__(self, root: str, split: Literal["train", "test"] = "train",
-                 num_frames: int = 8, size: int = 224,
-                 modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),
-                 sampling: Literal["segments", "dense", "padded"] = "segments",
-                 strict: bool = False,
-                 transform=None, clips: int = 1, crops: int = 1, dense_stride: int = 1,
-                 cache_dir: str | None = None):
-        super().__init__(root, split, num_frames, size, modalities, sampling, strict, transform,
-                         clips, crops, dense_stride, cache_dir)
 
     def list_samples(self):
         names = LIST_FILES[self.split]
@@ -101,6 +87,7 @@ class NVGestureDataset(GestureDataset):
             sources = {}
             for modality in self.streams:
                 name, start, end = sensors[SENSORS[modality]]
-                sources[modality] = (FrameSource(folder / f"{name}.avi", start), end - start)
-            listed.append((video.removeprefix("./"), label, sources))
+                sources[modality] = FrameSource(folder / f"{name}.avi", start,
+                                                claimed=end - start)
+            listed.append(Listed(video.removeprefix("./"), label, sources))
         return str(path), [path], listed

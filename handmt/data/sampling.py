@@ -1,91 +1,153 @@
-"""Which frames of a video make a clip.
+"""Samplers: which frames of a video make a clip (docs/design.md, "Data contract").
 
-Segment sampling is TSN's (used by the MSD paper, section IV-B: "divide it into T segments of
-equal duration, one frame is randomly selected from each segment"); dense sampling takes frames at
-a fixed stride, the input of 3D backbones. With a random generator the sample is a training one;
-without, it is deterministic, and `clip` of `num_clips` picks one of the test-time views.
-
-Padded sampling is MTUT's (section 4, implementation details): "64 consecutive frames are picked
-randomly from the videos. Shorter videos are randomly padded with zero frames on both sides";
-testing applies the model "over the full video" and averages predictions, here as clips that
-cover the video (`covering_clips`), whose predictions evaluation averages per video. Index -1
-stands for a zero frame.
+`SegmentSampler` (TSN, MSD paper section IV-B), `DenseSampler` (a window at a stride, the input
+of 3D backbones), `PaddedSampler` (MTUT section 4: a window, short videos zero-padded, index -1
+for a zero frame; testing covers the whole video). Each has `train_indices(num_total, rng)`,
+`test_indices(num_total, clip, num_clips)` and `num_test_clips(num_total, num_clips)`;
+`build_sampler` makes one from a config's `sampling` and `dense_stride`.
 """
 
 import numpy as np
 
+__all__ = ["SAMPLINGS", "DenseSampler", "PaddedSampler", "Sampler", "SegmentSampler",
+           "build_sampler"]
 
-def segment_indices(num_total, num_segments, rng=None, clip=0, num_clips=1):
-    """One frame index per segment of `num_total` frames cut into `num_segments` equal parts.
 
-    Training (`rng` given): a uniformly random frame of each segment. Test: the frame at offset
-    (clip + 0.5) / num_clips of each segment. Segments shorter than a frame (a video with fewer
-    frames than segments) repeat frames, in order.
-    """
-    _check_counts(num_total, num_segments, clip, num_clips)
-    length = num_total / num_segments
-    starts = np.floor(np.arange(num_segments) * length).astype(np.int64)
-    if rng is None:
+class Sampler:
+    """Frame indices of the clips of a video of `num_total` frames, `num_frames` per clip."""
+
+    def __init__(self, num_frames):
+        if num_frames < 1:
+            raise ValueError(f"a clip needs at least one frame, got {num_frames}")
+        self.num_frames = num_frames
+
+    def train_indices(self, num_total, rng):
+        """A random clip, drawn with the numpy Generator `rng`."""
+        raise NotImplementedError
+
+    def test_indices(self, num_total, clip, num_clips):
+        """Test clip `clip` of `num_test_clips(num_total, num_clips)`, deterministic."""
+        raise NotImplementedError
+
+    def num_test_clips(self, num_total, num_clips):
+        """How many test clips a video of `num_total` frames has when `num_clips` are asked."""
+        return num_clips
+
+
+class SegmentSampler(Sampler):
+    """One frame per segment of `num_total` frames cut into `num_frames` equal parts: a
+    uniformly random frame of each (training) or the frame at offset (clip + 0.5) / num_clips
+    of each (test). Segments shorter than a frame repeat frames, in order."""
+
+    def train_indices(self, num_total, rng):
+        _check_counts(num_total, 0, 1)
+        length = num_total / self.num_frames
+        starts = np.floor(np.arange(self.num_frames) * length).astype(np.int64)
+        ends = np.floor(np.arange(1, self.num_frames + 1) * length).astype(np.int64)
+        return rng.integers(starts, np.maximum(ends, starts + 1))
+
+    def test_indices(self, num_total, clip, num_clips):
+        _check_counts(num_total, clip, num_clips)
         offset = (clip + 0.5) / num_clips
-        return np.floor((np.arange(num_segments) + offset) * length).astype(np.int64)
-    ends = np.floor(np.arange(1, num_segments + 1) * length).astype(np.int64)
-    return rng.integers(starts, np.maximum(ends, starts + 1))
+        length = num_total / self.num_frames
+        return np.floor((np.arange(self.num_frames) + offset) * length).astype(np.int64)
 
 
-def dense_indices(num_total, num_frames, stride=2, rng=None, clip=0, num_clips=1):
-    """`num_frames` indices `stride` apart from one start frame.
+class DenseSampler(Sampler):
+    """`num_frames` indices `stride` apart from a uniformly random start (training) or the start
+    at fraction (clip + 0.5) / num_clips of the possible starts (test). A video shorter than the
+    span loops back to its first frame (mmaction2's `out_of_bound_opt="loop"`)."""
 
-    Training (`rng` given): a uniformly random start. Test: the start at fraction
-    (clip + 0.5) / num_clips of the possible starts. A video shorter than the span loops back to
-    its first frame (mmaction2's `out_of_bound_opt="loop"`).
-    """
-    _check_counts(num_total, num_frames, clip, num_clips)
-    last_start = max(0, num_total - ((num_frames - 1) * stride + 1))
-    if rng is None:
-        start = int((clip + 0.5) / num_clips * last_start)
-    else:
-        start = int(rng.integers(0, last_start + 1))
-    return (start + stride * np.arange(num_frames)) % num_total
+    def __init__(self, num_frames, stride):
+        super().__init__(num_frames)
+        self.stride = stride
 
+    def train_indices(self, num_total, rng):
+        _check_counts(num_total, 0, 1)
+        return self._window(num_total, int(rng.integers(0, self._last_start(num_total) + 1)))
 
-def padded_indices(num_total, num_frames, stride=1, rng=None):
-    """`num_frames` indices `stride` apart, -1 for zero frames.
+    def test_indices(self, num_total, clip, num_clips):
+        _check_counts(num_total, clip, num_clips)
+        return self._window(num_total,
+                            int((clip + 0.5) / num_clips * self._last_start(num_total)))
 
-    A video that holds the span gives a window at a uniformly random start (training, `rng`
-    given) or the centred one. A shorter video gives all its frames at that stride, with the
-    missing frames as zero frames split between both sides at random (training) or evenly.
-    """
-    _check_counts(num_total, num_frames, 0, 1)
-    span = (num_frames - 1) * stride + 1
-    if num_total >= span:
-        last_start = num_total - span
-        start = last_start // 2 if rng is None else int(rng.integers(0, last_start + 1))
-        return start + stride * np.arange(num_frames)
-    frames = np.arange(0, num_total, stride)
-    missing = num_frames - len(frames)
-    before = missing // 2 if rng is None else int(rng.integers(0, missing + 1))
-    return np.concatenate([np.full(before, -1), frames,
-                           np.full(missing - before, -1)]).astype(np.int64)
+    def _last_start(self, num_total):
+        return max(0, num_total - ((self.num_frames - 1) * self.stride + 1))
+
+    def _window(self, num_total, start):
+        return (start + self.stride * np.arange(self.num_frames)) % num_total
 
 
-def covering_clips(num_total, num_frames, stride=1):
-    """Test clips of `padded_indices` that together cover the whole video: windows one span
-    apart, the last one ending at the video's end (so it may overlap its predecessor); a video
-    shorter than the span is one centred, zero-padded clip."""
-    _check_counts(num_total, num_frames, 0, 1)
-    span = (num_frames - 1) * stride + 1
-    if num_total <= span:
-        return [padded_indices(num_total, num_frames, stride)]
-    starts = list(range(0, num_total - span + 1, span))
-    if starts[-1] != num_total - span:
-        starts.append(num_total - span)
-    return [start + stride * np.arange(num_frames) for start in starts]
+class PaddedSampler(Sampler):
+    """`num_frames` indices `stride` apart, -1 for zero frames. Training: a window at a uniformly
+    random start; a video shorter than the span gives all its frames at that stride, the missing
+    ones as zero frames split at random between both sides. Test: windows one span apart that
+    together cover the video, the last ending at its end (it may overlap its predecessor); a
+    video shorter than the span is one clip, zero-padded evenly. `num_clips` must be 1."""
+
+    def __init__(self, num_frames, stride):
+        super().__init__(num_frames)
+        self.stride = stride
+        self.span = (num_frames - 1) * stride + 1
+
+    def train_indices(self, num_total, rng):
+        _check_counts(num_total, 0, 1)
+        if num_total >= self.span:
+            return self._window(int(rng.integers(0, num_total - self.span + 1)))
+        return self._padded(num_total, rng)
+
+    def test_indices(self, num_total, clip, num_clips):
+        starts = self._starts(num_total, num_clips)
+        if not 0 <= clip < len(starts):
+            raise ValueError(f"clip {clip} is not one of the {len(starts)} test clips")
+        return self._padded(num_total, None) if num_total < self.span else \
+            self._window(starts[clip])
+
+    def num_test_clips(self, num_total, num_clips):
+        return len(self._starts(num_total, num_clips))
+
+    def _starts(self, num_total, num_clips):
+        if num_clips != 1:
+            raise ValueError(f"sampling 'padded' tests on the clips that cover each video: clips "
+                             f"must be 1, got {num_clips}")
+        _check_counts(num_total, 0, 1)
+        if num_total <= self.span:
+            return [0]
+        starts = list(range(0, num_total - self.span + 1, self.span))
+        if starts[-1] != num_total - self.span:
+            starts.append(num_total - self.span)
+        return starts
+
+    def _window(self, start):
+        return start + self.stride * np.arange(self.num_frames)
+
+    def _padded(self, num_total, rng):
+        """All frames at the stride, zero frames around them (random split with `rng`, else
+        even)."""
+        frames = np.arange(0, num_total, self.stride)
+        missing = self.num_frames - len(frames)
+        before = missing // 2 if rng is None else int(rng.integers(0, missing + 1))
+        return np.concatenate([np.full(before, -1), frames,
+                               np.full(missing - before, -1)]).astype(np.int64)
 
 
-def _check_counts(num_total, num_samples, clip, num_clips):
+SAMPLINGS = ("segments", "dense", "padded")
+
+
+def build_sampler(sampling, num_frames, dense_stride):
+    """The sampler a config's `sampling` names; dense and padded windows use `dense_stride`."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}, got "
+                         f"{sampling!r}")
+    if dense_stride < 1:
+        raise ValueError(f"dense_stride must be positive, got {dense_stride}")
+    if sampling == "segments":
+        return SegmentSampler(num_frames)
+    return (DenseSampler if sampling == "dense" else PaddedSampler)(num_frames, dense_stride)
+
+
+def _check_counts(num_total, clip, num_clips):
     if num_total < 1:
         raise ValueError(f"cannot sample frames from a video of {num_total} frames")
-    if num_samples < 1:
-        raise ValueError(f"a clip needs at least one frame, got {num_samples}")
     if not 0 <= clip < num_clips:
         raise ValueError(f"clip {clip} is not one of the {num_clips} test clips")

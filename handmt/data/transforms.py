@@ -1,15 +1,12 @@
-"""Clip augmentation and the conversion of a clip to the data contract's tensors.
+"""Clip augmentation and conversion to tensors: `ClipTransform`, `MultiScaleCornerCrop`,
+`build_train_transform`, `multi_crop_transforms`, `to_tensors` (docs/design.md, "Data contract").
 
-A clip is a dict of numpy arrays, what `FPHADataset.read_frames` returns: `rgb` (T,H,W,3) uint8,
-`depth` (T,H,W) uint16 mm, `mask` (T,H,W) uint8 0/255, `flow` (T,H,W,2) float16 pixels (each
-when asked for), `joints3d` (T,21,3) colour-camera mm, `joints2d` (T,21,2) pixels and `K` (3,3)
-with K @ joints3d = joints2d.
-
-`ClipTransform` runs one albumentations pipeline on a clip: every frame and every target (rgb,
-depth, mask, flow, joints) gets the same geometry, depth, mask and flow with nearest
-interpolation, colour changes touch rgb only. K follows the joints exactly: the pipeline also
-moves three reference points, and the affine map between them is folded into K. Flow vectors
-are mapped by that map's linear part (flow.py).
+A clip is a dict of numpy arrays as base.ClipDataset reads it: `rgb` (T,H,W,3) uint8, `depth`
+(T,H,W), `mask` (T,H,W) uint8 0/255, `flow` (T,H,W,2) float16 pixels (each when asked for) and,
+when the dataset has pose, `joints3d` (T,21,3) colour-camera mm, `joints2d` (T,21,2) pixels and
+`K` (3,3) with K @ joints3d = joints2d; other keys (flags) pass through. `ClipTransform` gives
+every frame and target the same geometry (depth, mask, flow nearest-interpolated, colour changes
+on rgb only) and folds the image's affine map into K; flow vectors follow its linear part.
 """
 
 import cv2
@@ -86,8 +83,10 @@ class ClipTransform:
         if rng is not None:
             self.pipeline.set_random_seed(int(rng.integers(2**32)))
         num_frames, height, width = _frame_shape(clip)
+        pose = "K" in clip  # the data contract: pose keys are present when the dataset has pose
         reference = np.array([[0, 0], [width, 0], [0, height]], dtype=np.float32)
-        keypoints = np.concatenate([clip["joints2d"].reshape(-1, 2), reference])
+        joints2d = clip["joints2d"].reshape(-1, 2) if pose else np.zeros((0, 2), np.float32)
+        keypoints = np.concatenate([joints2d, reference])
         targets = {"keypoints": keypoints}
         if "rgb" in clip:
             targets["images"] = clip["rgb"]
@@ -109,9 +108,10 @@ class ClipTransform:
         affine[:2, 2] = p0
         mirror = np.diag([np.sign(np.linalg.det(affine[:2, :2])), 1.0, 1.0])
         result = dict(clip)
-        result["joints2d"] = moved[:-3].reshape(num_frames, -1, 2).astype(np.float32)
-        result["joints3d"] = (clip["joints3d"] @ mirror).astype(np.float32)
-        result["K"] = (affine @ clip["K"] @ mirror).astype(np.float32)
+        if pose:
+            result["joints2d"] = moved[:-3].reshape(num_frames, -1, 2).astype(np.float32)
+            result["joints3d"] = (clip["joints3d"] @ mirror).astype(np.float32)
+            result["K"] = (affine @ clip["K"] @ mirror).astype(np.float32)
         for key, target in (("rgb", "images"), ("mask", "masks"), ("depth", "depth")):
             if key in clip:
                 result[key] = out[target]

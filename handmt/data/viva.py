@@ -20,14 +20,15 @@ fold k tests on subject k + 1 and trains on the 7 others (the reported accuracy 
 the folds); training clips of `num_frames` = 64 consecutive frames, shorter videos zero-padded on
 both sides; testing over the whole video with predictions averaged (sampling "padded",
 sampling.py; evaluation averages per video). Everything else (crops, depth scaling, flow,
-defects) is video.GestureDataset's.
+defects) is video.GestureDataset's and base.ClipDataset's.
 """
 
 import re
 from typing import Literal
 
-from .base import DATASETS
-from .video import FrameSource, GestureDataset
+from .base import DATASETS, Listed
+from .frames import FrameSource
+from .video import GestureDataset
 
 __all__ = ["FOLDERS", "VIVADataset", "parse_name"]
 
@@ -87,9 +88,8 @@ class VIVADataset(GestureDataset):
             subject, gesture = parse_name(path)
             if (subject == test_subject) != (self.split == "test"):
                 continue
-            sources = {m: (FrameSource(self.root / FOLDERS[m] / path.name, 0), None)
-                       for m in self.streams}
-            listed.append((f"{listing.name}/{path.name}", gesture - 1, sources))
+            sources = {m: FrameSource(self.root / FOLDERS[m] / path.name) for m in self.streams}
+            listed.append(Listed(f"{listing.name}/{path.name}", gesture - 1, sources))
         if not listed:
             whose = f"subject {test_subject}" if self.split == "test" else \
                 f"any subject but {test_subject}"

@@ -14,7 +14,9 @@ from pathlib import Path
 import yaml
 
 from . import data, engine, models
+from .data import DATASETS
 from .errors import ConfigError, closest
+from .models import BACKBONES, HEADS, multimodal
 from .registry import check_arguments
 
 SECTIONS = ("model", "data", "train", "eval", "bench")
@@ -134,7 +136,38 @@ def check_config(cfg):
     models.check_config(cfg["model"], "model")
     data.check_config(cfg["data"], "data")
     engine.check_config(cfg, "train", "eval")
+    check_across(cfg["model"], cfg["data"])
     if "bench" in cfg:
         if not isinstance(cfg["bench"], dict):
             raise ConfigError("bench", "expected a mapping (a benchmark row's name, tables, ...)")
         check_arguments(BenchOptions, cfg["bench"], "bench")
+
+
+def check_across(model, data):
+    """Checks between `model` and `data`: a head's `num_classes` covers the classes the dataset
+    declares, and every backbone and head finds what it `requires` in the data (a modality
+    loaded by `data.modalities`, or labels the dataset has)."""
+    dataset = DATASETS[data["name"]]
+    loaded = list(DATASETS.arguments(data)["modalities"])
+    declared = dataset.declared_classes(data)
+    backbones = [("model.backbone", model["backbone"])]
+    if "modalities" in model:  # MTUT: one backbone per modality, built with that `modality`
+        backbones = [("model.modalities", {**multimodal.backbone_for(model["backbone"], m),
+                                           "modality": m}) for m in model["modalities"]]
+    needs = [(path, BACKBONES[b["name"]].requires(BACKBONES.arguments(b)))
+             for path, b in backbones]
+    for task, head in model["heads"].items():
+        path = f"model.heads.{task}"
+        if declared and "num_classes" in head and head["num_classes"] < declared[0]:
+            raise ConfigError(f"{path}.num_classes", f"is {head['num_classes']}, but the dataset "
+                              f"has {declared[0]} classes ({declared[1]}; labels up to "
+                              f"{declared[0] - 1})")
+        needs.append((path, HEADS[head["name"]].requires(HEADS.arguments(head))))
+    for path, wanted in needs:
+        for need in sorted(wanted):
+            if need in dataset.MODALITIES and need not in loaded:
+                raise ConfigError(path, f"needs data.modalities to include {need!r} (has: "
+                                  f"{', '.join(loaded)})")
+            if need not in dataset.MODALITIES and need not in dataset.LABELS:
+                raise ConfigError(path, f"needs {need} labels, which data.name {data['name']!r} "
+                                  f"does not have (it has: {', '.join(dataset.LABELS)})")

@@ -176,7 +176,13 @@ class GestureDataset(Dataset):
     NUM_CLASSES = 0
     SPLITS = ("train", "test")
     MODALITIES = ("rgb", "depth", "flow")
+    LABELS = ("gesture",)  # no joint labels
     SAMPLINGS = ("segments", "dense", "padded")
+
+    @classmethod
+    def declared_classes(cls, data):
+        """(classes, the config key that sets them): the dataset's NUM_CLASSES."""
+        return cls.NUM_CLASSES, f"data.name {cls.NAME!r}"
 
     def __init__(self, root, split, num_frames, size, modalities, sampling, strict, transform,
                  clips, crops, dense_stride, cache_dir):

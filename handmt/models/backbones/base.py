@@ -1,5 +1,7 @@
 """The backbone registry and the feature description every backbone publishes (docs/design.md,
-"Model contract")."""
+"Model contract"). Every backbone class declares `requires(args)`: from its arguments (the
+config's, defaults filled in), the modalities of `data.modalities` it reads (config.py checks
+them when a config is loaded)."""
 
 from dataclasses import dataclass
 

@@ -32,6 +32,10 @@ class SkeletonEmbedding(nn.Module):
     features of joint i in channels i*C..(i+1)*C-1. `channels: 0` keeps the normalised inputs
     (C = 6), the input of a plain temporal-conv classifier."""
 
+    @staticmethod
+    def requires(args):  # the data it reads (backbones/base.py)
+        return {"joints"}
+
     def __init__(self, channels: int = 16):
         super().__init__()
         if channels < 0:

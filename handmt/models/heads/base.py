@@ -1,4 +1,9 @@
-"""The head registry and the lookup of the backbone feature a head reads."""
+"""The head registry and the lookup of the backbone feature a head reads.
+
+Every head class declares `auxiliary` (deploy() drops an auxiliary head) and `requires(args)`:
+from its arguments (the config's, defaults filled in), the data its loss reads besides the
+label: modalities of `data.modalities` ("depth", "mask") or "pose", the joint labels of a
+dataset that has them; config.py checks them when a config is loaded."""
 
 from ...errors import ConfigError, closest
 from ...registry import Registry

@@ -20,9 +20,12 @@ temporal-conv reference, Baseline, + multi-scale, + multi-order, the full model,
 fast-only variants and the two open readings of the paper (FD per clip, the TCN on the level-3
 hand node), beside floors (majority class, 1-NN) and the published skeleton-only results.
 `--protocol cross-subject` trains and tests six folds, each leaving one subject out.
-Every row trains a config from `configs/` (a row seen in two tables is trained once), evaluates
-it on the test split, and lands in `<out>/results.md`, `<out>/results.json` and plots (default
-out: benchmarks/results/fpha, or benchmarks/results/fpha-quick with --quick). With no --root the
+Every row is a config file, configs/benchmarks/<suite>/NN-<row>.yaml (in file-name order): a
+`base:` config of configs/, the row's changes and its `bench` section (name, tables, modality,
+metric, folds, floor, weak, quick: config.py's BenchOptions). A row trains its config (rows with
+the same config, e.g. one in two tables, train once), is evaluated on the test split, and
+lands in `<out>/results.md`, `<out>/results.json` and plots (default out:
+benchmarks/results/fpha, or benchmarks/results/fpha-quick with --quick). With no --root the
 synthetic set is generated once into the cache (~/.cache/handmt, or $HANDMT_CACHE). --resume
 keeps every run whose folder already holds this very config trained to its last epoch.
 """

@@ -3,8 +3,9 @@ benchmark row's metadata, which training ignores).
 
 `load_config(path, overrides)` reads the file and the files it inherits from (`base:`, see
 `resolve`), applies dotlist overrides (`train.epochs=3`) and checks every section against the
-components' signatures, so a typo fails at once with the dotted path and the nearest valid
-names, before any model or dataset is built.
+components' signatures, then the sections against each other (`check_across`), so a typo or a
+misfit fails at once with the dotted paths and the nearest valid names, before any model or
+dataset is built.
 """
 
 import copy

@@ -20,9 +20,12 @@ temporal-conv reference, Baseline, + multi-scale, + multi-order, the full model,
 fast-only variants and the two open readings of the paper (FD per clip, the TCN on the level-3
 hand node), beside floors (majority class, 1-NN) and the published skeleton-only results.
 `--protocol cross-subject` trains and tests six folds, each leaving one subject out.
-Every row trains a config from `configs/` (a row seen in two tables is trained once), evaluates
-it on the test split, and lands in `<out>/results.md`, `<out>/results.json` and plots (default
-out: benchmarks/results/fpha, or benchmarks/results/fpha-quick with --quick). With no --root the
+Every row is a config file, configs/benchmarks/<suite>/NN-<row>.yaml (in file-name order): a
+`base:` config of configs/, the row's changes and its `bench` section (name, tables, modality,
+metric, folds, floor, weak, quick: config.py's BenchOptions). A row trains its config (rows with
+the same config, e.g. one in two tables, train once), is evaluated on the test split, and
+lands in `<out>/results.md`, `<out>/results.json` and plots (default out:
+benchmarks/results/fpha, or benchmarks/results/fpha-quick with --quick). With no --root the
 synthetic set is generated once into the cache (~/.cache/handmt, or $HANDMT_CACHE). --resume
 keeps every run whose folder already holds this very config trained to its last epoch.
 """
@@ -36,7 +39,6 @@ import re
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,106 +47,20 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SKELETONS = REPO.parent / "shared" / "fpha-dev"  # real FPHA skeletons, a development split
+BENCH = REPO / "configs" / "benchmarks"  # a folder of row configs per suite
 sys.path.insert(0, str(REPO))
 
-from handmt.config import load_config  # noqa: E402
+from handmt.config import BenchOptions, load_config  # noqa: E402
 from handmt.data import build_dataset  # noqa: E402
 from handmt.engine import eval_options  # noqa: E402
 from handmt.engine.checkpoint import load_checkpoint, load_trained  # noqa: E402
 from handmt.engine.evaluate import evaluate  # noqa: E402
 from handmt.engine.trainer import CHECKPOINT, LOG, train  # noqa: E402
+from handmt.errors import ConfigError, closest  # noqa: E402
 from handmt.metrics.pose import PROTOCOL_3D  # noqa: E402
 from handmt.models import Prediction  # noqa: E402
 from handmt.viz import plot_confusion, plot_curves, plot_pck_curves, plot_training_log  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    config: str
-    overrides: tuple = ()
-    modality: str = "RGB"
-    weak: tuple = ()  # (task whose labels are withheld, fraction kept, other task's loss on)
-    metric: str = "top1"  # a multi-modal model reports top1_<modality> and top1_fusion too
-    folds: int = 0  # cross-subject folds (VIVA: 8), each trained and tested; 0: no folds
-    # a trivial baseline computed from the data instead of a training (FLOORS): its name
-    floor: str = ""
-
-
-HEAD = "model.heads.gesture"
-
-
-def collab(name, **head):
-    """A row of the collaborative network: cpu_fpha_collab.yaml with head arguments changed."""
-    overrides = tuple(f"{HEAD}.{key}={json.dumps(value)}" for key, value in head.items())
-    return Row(name, "cpu_fpha_collab.yaml", overrides)
-
-
-def weak(row, task, fraction, other_loss):
-    """`row` with the `task` labels of all but `fraction` of the training videos withheld, and
-    the other task's loss on or off (the paper's baseline that does not use those labels)."""
-    rule = f"data.withhold=[{{task: {task}, keep_fraction: {fraction}, seed: 0}}]"
-    off = {"pose": {"loss_cls": 0.0}, "gesture": {"loss_2d": 0.0, "loss_3d": 0.0}}[task]
-    extra = () if other_loss else tuple(f"{HEAD}.{k}={v}" for k, v in off.items())
-    name = f"{task} labels {fraction:.0%}{'' if other_loss else ', other loss off'}"
-    return Row(name, row.config, (*row.overrides, rule, *extra), weak=(task, fraction, other_loss))
-
-
-def mtut(name, modality, metric, config="cpu_fpha_mtut.yaml", folds=0, **ssa):
-    """A row of MTUT's RGB + depth pair with SSA arguments changed, read at one modality's
-    network or at the fusion."""
-    overrides = tuple(f"model.ssa.{key}={json.dumps(value)}" for key, value in ssa.items())
-    return Row(name, config, overrides, modality, metric=metric, folds=folds)
-
-
-def mtut_rows(config, folds=0):
-    """MTUT's Tables 3 and 7: each network alone (one training with the SSA weight at 0), with
-    SSA, with SSA but no focal rho, and the decision-level fusions."""
-    def row(name, modality, metric, **ssa):
-        return mtut(name, modality, metric, config, folds, **ssa)
-    return [row("RGB alone", "RGB", "top1_rgb", weight=0.0),
-            row("depth alone", "depth", "top1_depth", weight=0.0),
-            row("fusion of the two alone", "RGB + depth", "top1_fusion", weight=0.0),
-            row("RGB with SSA from depth (MTUT)", "RGB (depth in training)", "top1_rgb"),
-            row("RGB with SSA, no focal rho (I3D+SSA)", "RGB (depth in training)", "top1_rgb",
-                focal=False),
-            row("depth with SSA from RGB (MTUT)", "depth (RGB in training)", "top1_depth"),
-            row("fusion (MTUT)", "RGB + depth", "top1_fusion")]
-
-
-def msd_rows(prefix, table4=True):
-    """The MSD paper's rows on one dataset (Tables I-IV and VI): TSM, TEA and ACTION-Net, with
-    the Multi-Scale Decoder (TSM and TEA: Table IV, `table4`), and ACTION's local-only and
-    global-only decoders."""
-    depth = "RGB (depth in training)"
-    action, msd = f"{prefix}_action.yaml", f"{prefix}_action_msd.yaml"
-    rows = [Row("TSM", action, ("model.backbone.temporal=tsm",))]
-    if table4:
-        rows.append(Row("TSM + MSD", f"{prefix}_tsm_msd.yaml", modality=depth))
-    rows.append(Row("TEA", f"{prefix}_tea.yaml"))
-    if table4:
-        rows.append(Row("TEA + MSD", f"{prefix}_tea_msd.yaml", modality=depth))
-    return rows + [Row("ACTION", action), Row("ACTION + MSD", msd, modality=depth),
-                   Row("ACTION + local decoder", msd, ("model.heads.depth.use_global=false",),
-                       depth),
-                   Row("ACTION + global decoder", msd, ("model.heads.depth.use_local=false",),
-                       depth)]
-
-
-def skeleton(name, **head):
-    """A row of the gesture sub-network on 3D skeletons: fpha_skeleton.yaml, head changed."""
-    overrides = tuple(f"{HEAD}.{key}={json.dumps(value)}" for key, value in head.items())
-    return Row(name, "fpha_skeleton.yaml", overrides, modality="3D joints")
-
-
-SKELETON_FULL = skeleton("full: multi-order + multi-scale")
-SKELETON_REFERENCE = Row("plain temporal-conv reference (3 layers)", "fpha_skeleton.yaml",
-                         ("model.backbone.channels=0", f"{HEAD}={{name: tcn_classifier, "
-                          "num_classes: 45, layers: 3, dropout: 0.3}"), modality="3D joints")
-SKELETON_FLOORS = [Row("floor: majority class", "fpha_skeleton.yaml", floor="majority",
-                       modality="-"),
-                   Row("floor: 1-NN on the normalised joints", "fpha_skeleton.yaml",
-                       floor="nearest", modality="3D joints")]
 # Published skeleton-only results on FPHA's official protocols (top-1 %), for reference: they are
 # not comparable with a run on the development split.
 GARCIA = "Garcia-Hernando et al., CVPR 2018, Table 4"
@@ -158,101 +74,64 @@ PUBLISHED = {
 }
 SKELETON_FOLDS = 6  # FPHA's six subjects, one left out per fold
 
-TSN = Row("TSN", "cpu_fpha_tsn.yaml")
-SEG = "cpu_fpha_seg.yaml"
-SEG_HEAD = yaml.safe_load((REPO / "configs" / SEG).read_text())["model"]["heads"]["segmentation"]
-SEGMENTATION = [
-    TSN,
-    Row("TSN + segmentation", SEG),
-    Row("segmentation alone", SEG, (f"model.heads={json.dumps({'segmentation': SEG_HEAD})}",)),
-    Row("floor: mean training mask", SEG, floor="mean mask")]
-ACTION = Row("ACTION", "cpu_fpha_action.yaml")
-MSD = Row("ACTION + MSD", "cpu_fpha_action_msd.yaml", modality="RGB (depth in training)")
-BASELINE = collab("Baseline", iterations=1, orders=[0], multi_scale=False)
-FULL = collab("+ 2 iterations (full)")
-FRACTIONS = (0.15, 0.25, 0.40)
-
-SUITES = {
-    "fpha": {
-        "gesture": [TSN, BASELINE, collab("+ multi-scale", iterations=1, orders=[0]),
-                    collab("+ multi-order", iterations=1), FULL,
-                    collab("orders 0, 1 (full)", orders=[0, 1]),
-                    collab("orders 0, 2 (full)", orders=[0, 2]),
-                    collab("slow only (full)", slow_fast="slow"),
-                    collab("fast only (full)", slow_fast="fast")],
-        "iterations": [collab("1 iteration", iterations=1), collab("2 iterations"),
-                       collab("3 iterations", iterations=3)],
-        "weak": [weak(FULL, task, f, other) for task in ("pose", "gesture") for f in FRACTIONS
-                 for other in (True, False)],
-        # the MSD paper (Tables I and VI): depth frames supervise the RGB recognizer in training
-        "depth_supervision": [
-            TSN, ACTION, MSD,
-            Row("ACTION + local decoder", MSD.config, ("model.heads.depth.use_global=false",),
-                MSD.modality),
-            Row("ACTION + global decoder", MSD.config, ("model.heads.depth.use_local=false",),
-                MSD.modality)],
-        # MTUT (Tables 3 and 7): one network per modality, alone or coupled by the SSA loss
-        "multimodal": mtut_rows("cpu_fpha_mtut.yaml"),
-        # hand segmentation from the synthetic set's masks, beside gesture recognition or alone
-        "segmentation": SEGMENTATION,
-    },
-    # real FPHA skeletons (--root, default ../shared/fpha-dev)
-    "fpha-skeleton": {
-        "gesture": [*SKELETON_FLOORS, SKELETON_REFERENCE,
-                    skeleton("Baseline", orders=[0], multi_scale=False),
-                    skeleton("+ multi-scale", orders=[0]),
-                    skeleton("+ multi-order", multi_scale=False),
-                    SKELETON_FULL,
-                    skeleton("slow only (full)", slow_fast="slow"),
-                    skeleton("fast only (full)", slow_fast="fast"),
-                    skeleton("FD per clip (full)", fd="clip"),
-                    skeleton("TCN on the level-3 hand node (full)", tcn_input="hand")]},
-    # the real datasets (--root): the MSD paper's tables, and MTUT's on NVGesture and VIVA
-    "egogesture": {"depth_supervision": msd_rows("egogesture")},
-    "nvgesture": {"depth_supervision": msd_rows("nvgesture"),
-                  "multimodal": mtut_rows("nvgesture_mtut_i3d.yaml")},
-    "isogd": {"depth_supervision": [
-        *msd_rows("isogd", table4=False),
-        Row("ACTION + MSD, depth binarized above 10/255", "isogd_action_msd.yaml",
-            ("model.heads.depth.binarize_threshold=0.0393",), "RGB (depth in training)")]},
-    "viva": {"multimodal": mtut_rows("viva_mtut_i3d.yaml", folds=8)},
-}
 TABLES = ("gesture", "pose", "iterations", "weak", "depth_supervision", "multimodal",
           "segmentation")
 
 # --quick on fpha: a small synthetic set (6 classes, 14 sequences per subject and class), 32-pixel
 # hand crops and short schedules, so the quick suite ends in under 3 minutes on 2 cores (the test
-# suite runs it end to end): TSN, ACTION + MSD, the full collaborative model and its pose, the
-# weak table at 25 % only, and MTUT. At this budget more sequences at a lower resolution beat
-# fewer at a higher one: from scratch, a network otherwise memorizes each sequence's background.
-QUICK = ["data.synthetic.classes=6", "data.synthetic.subjects=3", "data.synthetic.seqs=14",
-         "data.synthetic.frames=16", "data.synthetic.size=224", "data.size=32",
-         "data.augment.color_jitter=0", f"{HEAD}.num_classes=6", "train.batch_size=8",
+# suite runs it end to end): the rows with a `bench.quick` list (their epochs), every classifying
+# head with the set's 6 classes. At this budget more sequences at a lower resolution beat fewer at
+# a higher one: from scratch, a network otherwise memorizes each sequence's background.
+QUICK_CLASSES = 6
+QUICK = [f"data.synthetic.classes={QUICK_CLASSES}", "data.synthetic.subjects=3",
+         "data.synthetic.seqs=14", "data.synthetic.frames=16", "data.synthetic.size=224",
+         "data.size=32", "data.augment.color_jitter=0", "train.batch_size=8",
          "train.eval_every=100", "eval.clips=1", "eval.crops=1"]
-QUICK_EPOCHS = {"cpu_fpha_tsn.yaml": 7, "cpu_fpha_action_msd.yaml": 2, "cpu_fpha_collab.yaml": 2,
-                "cpu_fpha_mtut.yaml": 2, SEG: 7}
-QUICK_EXTRA = {"cpu_fpha_mtut.yaml": ["model.ssa.start_epoch=1"]}
-QUICK_ROWS = {TSN, MSD, FULL, *(weak(FULL, task, 0.25, other) for task in ("pose", "gesture")
-                                for other in (True, False)),
-              *(row for row in SUITES["fpha"]["multimodal"] if not row.overrides),
-              *SEGMENTATION}
-# --quick on a real dataset (--root): one short epoch of small models, to check that the data,
+# --quick on a real dataset (--root): one short epoch of small models (each row's `bench.quick`:
+# e.g. a ResNet-18; TEA keeps its Res2Net-50, timm has no smaller one), to check that the data,
 # the configs and the suite run end to end before the real thing.
 QUICK_REAL = ["data.size=32", "data.num_frames=4", "train.epochs=1", "train.batch_size=2",
               "train.workers=0", "eval.clips=1", "eval.crops=1", "eval.size=null",
               "data.cache=false"]
-# (TEA keeps its Res2Net-50: timm has no smaller Res2Net)
-QUICK_REAL_MODEL = {"resnet_tsn": ["model.backbone.arch=resnet18"],
-                    "i3d": ["model.backbone.width=0.25", "model.ssa.start_epoch=0"]}
 
 
-def quick_overrides(config, suite):
-    if suite == "fpha":
-        return [*QUICK, f"train.epochs={QUICK_EPOCHS[config]}", *QUICK_EXTRA.get(config, [])]
-    backbone = yaml.safe_load((REPO / "configs" / config).read_text())["model"]["backbone"]
-    if backbone.get("temporal") == "tea":
-        return QUICK_REAL
-    return [*QUICK_REAL, *QUICK_REAL_MODEL.get(backbone["name"], [])]
+def suite_rows(suite):
+    """[(file, BenchOptions), ...]: the rows of `suite`, the files configs/benchmarks/<suite>/
+    *.yaml in file-name order (their numeric prefix)."""
+    rows = []
+    for path in sorted((BENCH / suite).glob("*.yaml")):
+        cfg = load_config(path)
+        if "bench" not in cfg:
+            raise ConfigError("bench", f"missing: a benchmark row needs its name and tables "
+                              f"(in {path})")
+        row = BenchOptions(**cfg["bench"])
+        for key, value, valid in (("tables", row.tables, TABLES), ("floor", [row.floor], FLOORS)):
+            unknown = [v for v in value if v is not None and v not in valid]
+            if unknown:
+                raise ConfigError(f"bench.{key}", f"unknown {unknown[0]!r}"
+                                  f"{closest(unknown[0], valid)}; valid: {', '.join(valid)} "
+                                  f"(in {path})")
+        rows.append((path, row))
+    return rows
+
+
+def row_config(file, row, seed, fold, args):
+    """The config `row` trains with `seed` (on `fold`): its file, then --quick's overrides (the
+    suite's and the row's own), --root and the fold."""
+    overrides = [f"train.seed={seed}"]
+    if args.quick and args.suite == "fpha":
+        heads = load_config(file)["model"]["heads"]
+        overrides += [*QUICK, *(f"model.heads.{task}.num_classes={QUICK_CLASSES}"
+                                for task, head in heads.items() if "num_classes" in head)]
+    elif args.quick:
+        overrides += QUICK_REAL
+    if args.quick:
+        overrides += row.quick
+    if args.root:
+        overrides.append(f"data.root={args.root}")
+    if fold is not None:
+        overrides.append(f"data.fold={fold}")
+    return load_config(file, overrides)
 
 
 def slug(name):
@@ -296,18 +175,10 @@ def prior_mask_result(cfg):
             "classes": test_set.classes, "data": cfg["data"]}
 
 
-def run_row(row, seed, fold, args, runs_dir):
-    """Train `row` with `seed` (on `fold`, or reuse the finished run with --resume), evaluate it
-    on the test split; its metrics and where it ran. The row's own overrides come last, so that
-    they win over --quick's (the segmentation-alone row replaces the heads)."""
-    overrides = [f"train.seed={seed}"]
-    if args.quick:
-        overrides += quick_overrides(row.config, args.suite)
-    if args.root:
-        overrides.append(f"data.root={args.root}")
-    if fold is not None:
-        overrides.append(f"data.fold={fold}")
-    cfg = load_config(REPO / "configs" / row.config, [*overrides, *row.overrides])
+def run_row(file, row, seed, fold, args, runs_dir):
+    """Train `row` (its config `file`) with `seed` (on `fold`, or reuse the finished run with
+    --resume), evaluate it on the test split; its metrics and where it ran."""
+    cfg = row_config(file, row, seed, fold, args)
     if row.floor:
         return FLOORS[row.floor](cfg)
     run_dir = runs_dir / slug(row.name) / f"seed{seed}" / (f"fold{fold}" if fold is not None
@@ -390,25 +261,28 @@ def gesture_table(rows, results, pose=True):
     header = ["method", "modality", "top-1 (%)", *(["PCK@20 (%)"] if pose else []), "runs",
               "train (s)"]
     return markdown(header, [
-        [row.name, row.modality, cell(results[row], lambda r, m=row.metric: r[m]),
-         *([cell(results[row], pose_value("pck@20"))] if pose else []), str(len(results[row])),
-         cell(results[row], lambda r: r["train_seconds"], 1, 0)] for row in rows])
+        [row.name, row.modality, cell(results[row.name], lambda r, m=row.metric: r[m]),
+         *([cell(results[row.name], pose_value("pck@20"))] if pose else []),
+         str(len(results[row.name])), cell(results[row.name], lambda r: r["train_seconds"], 1, 0)]
+        for row in rows])
 
 
 def segmentation_table(rows, results):
     return markdown(["method", "top-1 (%)", "mask IoU (%)", "mask F1 (%)", "seeds", "train (s)"],
-                    [[row.name, cell(results[row], lambda r: r.get("top1")),
-                      cell(results[row], mask_value("iou")), cell(results[row], mask_value("f1")),
-                      str(len(results[row])),
-                      cell(results[row], lambda r: r["train_seconds"], 1, 0)] for row in rows])
+                    [[row.name, cell(results[row.name], lambda r: r.get("top1")),
+                      cell(results[row.name], mask_value("iou")),
+                      cell(results[row.name], mask_value("f1")), str(len(results[row.name])),
+                      cell(results[row.name], lambda r: r["train_seconds"], 1, 0)]
+                     for row in rows])
 
 
 def pose_table(rows, results):
     return markdown(["method", "PCK@20 (%)", "PCK@25 (%)", "PCK@30 (%)", "AUC 0-50 mm",
                      "MPJPE (mm)"],
-                    [[row.name, *(cell(results[row], pose_value(f"pck@{t}")) for t in (20, 25, 30)),
-                      cell(results[row], pose_value("auc"), 1, 3),
-                      cell(results[row], pose_value("mpjpe"), 1, 1)] for row in rows])
+                    [[row.name, *(cell(results[row.name], pose_value(f"pck@{t}"))
+                                  for t in (20, 25, 30)),
+                      cell(results[row.name], pose_value("auc"), 1, 3),
+                      cell(results[row.name], pose_value("mpjpe"), 1, 1)] for row in rows])
 
 
 def weak_tables(rows, results):
@@ -420,8 +294,8 @@ def weak_tables(rows, results):
                                        ("gesture", top1, "top-1 (%)", "pose losses")):
         pairs = {}
         for row in rows:
-            if row.weak[0] == task:
-                pairs.setdefault(row.weak[1], {})[row.weak[2]] = row
+            if row.weak["task"] == task:
+                pairs.setdefault(row.weak["fraction"], {})[row.weak["other_loss"]] = row.name
         if not pairs:
             continue
         fractions = sorted(pairs)
@@ -440,8 +314,11 @@ def weak_tables(rows, results):
     return tables, series
 
 
-def write_results(suite, tables, results, args, out):
+def write_results(suite, tables, files, results, args, out):
+    """results.md, results.json and the plots of `tables` ({table: rows}); `files`: each row's
+    config file, `results`: each row's runs, both by row name."""
     out.mkdir(parents=True, exist_ok=True)
+    rows = {row.name: row for table in tables.values() for row in table}
     first = next(iter(results.values()))[0]
     chance = 100 / len(first["classes"])
     root = "../shared/fpha-dev" if Path(args.root or "") == DEV_SKELETONS else args.root
@@ -460,8 +337,8 @@ def write_results(suite, tables, results, args, out):
             + (f"3D pose: {PROTOCOL_3D}; PCK over every labelled test frame. " if suite == "fpha"
                else "")
             + "Models trained from scratch (no pretrained weights); ± is the standard deviation "
-            "over seeds" + (" and cross-subject folds." if any(r.folds for r in results) else
-                            "."), ""]
+            "over seeds" + (" and cross-subject folds." if any(row.folds for row in rows.values())
+                            else "."), ""]
     if "gesture" in tables:
         text += ["## Gesture recognition", "",
                  *gesture_table(tables["gesture"], results, pose=suite == "fpha"), ""]
@@ -473,8 +350,9 @@ def write_results(suite, tables, results, args, out):
                                 for name, value, source in PUBLISHED[args.protocol]]), ""]
     if "pose" in tables:
         text += ["## 3D hand pose", "", *pose_table(tables["pose"], results), ""]
-        plot_pck_curves({row.name: (results[row][0]["pose"]["thresholds"],
-                                    results[row][0]["pose"]["pck"]) for row in tables["pose"]},
+        plot_pck_curves({row.name: (results[row.name][0]["pose"]["thresholds"],
+                                    results[row.name][0]["pose"]["pck"])
+                         for row in tables["pose"]},
                         out / "pck_curves.png", title="3D PCK on the test split (seed 0)")
     if "iterations" in tables:
         text += ["## Iterations", "", *gesture_table(tables["iterations"], results), ""]
@@ -511,7 +389,7 @@ def write_results(suite, tables, results, args, out):
         {"suite": suite, "data": data, "quick": args.quick, "seeds": args.seeds,
          "chance": chance / 100, "tables": {name: [row.name for row in rows]
                                             for name, rows in tables.items()},
-         "rows": [{"method": row.name, "config": row.config, "overrides": list(row.overrides),
+         "rows": [{"method": row.name, "config": str(files[row.name].relative_to(REPO)),
                    "modality": row.modality, "metric": row.metric,
                    "top1": [r.get(row.metric) for r in runs],
                    "top1_mean": (mean_std([r[row.metric] for r in runs])[0]
@@ -520,29 +398,32 @@ def write_results(suite, tables, results, args, out):
                    "segmentation": [r.get("segmentation") for r in runs],
                    "videos": runs[0]["videos"],
                    "train_seconds": [r["train_seconds"] for r in runs]}
-                  for row, runs in results.items()]}, indent=1))
-    for row in (TSN, FULL, SKELETON_FULL):
-        if row in results:
-            plot_confusion(results[row][0]["confusion"], out / f"confusion_{slug(row.name)}.png",
+                  for row, runs in ((rows[name], runs) for name, runs in results.items())]},
+        indent=1))
+    for row in rows.values():
+        if row.plots:
+            runs = results[row.name]
+            plot_confusion(runs[0]["confusion"], out / f"confusion_{slug(row.name)}.png",
                            class_names=first["classes"],
                            title=f"{row.name}, seed 0: test confusion (rows: true class)")
-            plot_training_log(results[row][0]["log"], out / f"training_{slug(row.name)}.png")
+            plot_training_log(runs[0]["log"], out / f"training_{slug(row.name)}.png")
     return "\n".join(text)
 
 
-def suite_tables(suite):
-    """The tables a suite has, in TABLES order (pose: the pose rows of its gesture table)."""
-    return [t for t in TABLES if t in SUITES[suite] or (t == "pose" and suite == "fpha")]
+SUITES = sorted(path.name for path in BENCH.iterdir() if path.is_dir())
 
 
-def select_tables(suite, names, quick):
-    """{table: rows} for the chosen tables; --quick on fpha keeps QUICK_ROWS only."""
-    rows = SUITES[suite]
+def suite_tables(rows):
+    """The tables the rows of a suite fill, in TABLES order."""
+    return [t for t in TABLES if any(t in row.tables for _, row in rows)]
+
+
+def select_tables(rows, names, quick):
+    """{table: rows} for the chosen tables; --quick keeps the rows with a `bench.quick` list."""
     tables = {}
     for name in names:
-        chosen = [r for r in rows["gesture" if name == "pose" else name]
-                  if (r.config != TSN.config or name != "pose")
-                  and (not quick or suite != "fpha" or r in QUICK_ROWS)]
+        chosen = [row for _, row in rows
+                  if name in row.tables and (not quick or row.quick is not None)]
         if chosen:
             tables[name] = chosen
     return tables
@@ -561,7 +442,7 @@ def summary(result, metric):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", choices=list(SUITES))
+    p.add_argument("suite", choices=SUITES)
     p.add_argument("--root", help="the dataset folder (fpha: default the synthetic set)")
     p.add_argument("--quick", action="store_true", help="small data, short schedules (~3 min)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per row (mean ± std)")
@@ -580,7 +461,8 @@ def main(argv=None):
         args.root = str(DEV_SKELETONS)
     if args.protocol != "1:1" and args.suite != "fpha-skeleton":
         p.error("--protocol applies to the fpha-skeleton suite only")
-    available = suite_tables(args.suite)
+    listed = suite_rows(args.suite)
+    available = suite_tables(listed)
     names = [t for t in (args.tables or ",".join(available)).split(",") if t]
     unknown = sorted(set(names) - set(available))
     if unknown:
@@ -590,34 +472,39 @@ def main(argv=None):
         p.error(f"{args.suite} is not embedded: give its folder with --root DIR")
     out = args.out or REPO / "benchmarks" / "results" / (args.suite + ("-quick" if args.quick
                                                                        else ""))
-    tables = select_tables(args.suite, names, args.quick)
+    tables = select_tables(listed, names, args.quick)
     if args.protocol == "cross-subject":
         tables = {name: [dataclasses.replace(row, folds=SKELETON_FOLDS) for row in rows]
                   for name, rows in tables.items()}
-    rows = list(dict.fromkeys(row for table in tables.values() for row in table))
-    # rows that differ only in their name and metric (a row seen in two tables, or one network
-    # of a multi-modal training) share one training
-    trained, results = {}, {}
-    def training(row):  # what a row's result depends on (a floor: its kind too)
-        return (row.config, row.overrides, row.floor)
+    files = {row.name: file for file, row in listed}
+    rows = list({row.name: row for table in tables.values() for row in table}.values())
 
-    todo = list(dict.fromkeys(training(row) for row in rows))
+    # rows with the same config (one network of a multi-modal training, a row under another
+    # name in another table) share one training
+    def training(row):  # what a row's result depends on (a floor: its kind too)
+        cfg = row_config(files[row.name], row, 0, None, args)
+        return json.dumps([{k: v for k, v in cfg.items() if k not in ("bench", "_source")},
+                           row.floor], sort_keys=True)
+
+    keys = {row.name: training(row) for row in rows}
+    todo = list(dict.fromkeys(keys.values()))
+    trained, results = {}, {}
     for row in rows:
-        key = training(row)
+        key = keys[row.name]
         if key in trained:
-            results[row] = trained[key]
+            results[row.name] = trained[key]
             continue
         step = f"[{args.suite} {todo.index(key) + 1}/{len(todo)}] {row.name}"
-        trained[key] = results[row] = []
+        trained[key] = results[row.name] = []
         for seed in range(args.seeds):
             for fold in range(row.folds) if row.folds else [None]:
                 where = f"seed {seed}" + (f", fold {fold}" if fold is not None else "")
                 print(f"{step}, {where} ...", flush=True)
-                result = run_row(row, seed, fold, args, out / "runs")
+                result = run_row(files[row.name], row, seed, fold, args, out / "runs")
                 print(f"{step}, {where}: {summary(result, row.metric)} "
                       f"({result['seconds']:.0f} s)", flush=True)
-                results[row].append(result)
-    print(write_results(args.suite, tables, results, args, out))
+                results[row.name].append(result)
+    print(write_results(args.suite, tables, files, results, args, out))
     return 0
 
 

@@ -51,6 +51,13 @@ class Registry:
         check_arguments(fn, kwargs, path, provided=defaults)
         return fn, kwargs
 
+    def arguments(self, cfg):
+        """The arguments the component `cfg` names is built with: the config's, and the
+        signature's defaults for the others (those the library provides excepted)."""
+        params = inspect.signature(self[cfg["name"]]).parameters.values()
+        return {**{p.name: p.default for p in params if p.default is not p.empty},
+                **{k: v for k, v in cfg.items() if k != "name"}}
+
     def build(self, cfg, path, **defaults):
         """Build the component `cfg` names; `defaults` are arguments the caller supplies
         (e.g. in_channels read from a backbone), which the config may not set."""

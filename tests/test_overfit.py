@@ -29,7 +29,8 @@ def root(tmp_path_factory):
 
 
 def config(name):
-    return load_config(f"configs/{name}", ["model.heads.gesture.num_classes=4"])
+    return load_config(f"configs/{name}", ["model.heads.gesture.num_classes=4",
+                                           f"data.synthetic.classes={SET['classes']}"])
 
 
 def training_clips(root, cfg):

@@ -19,8 +19,10 @@ TINY = ["model.backbone.arch=resnet10t", "model.heads.gesture.num_classes=3",
         "data.synthetic.classes=3", f"data.size={SIZE}", f"data.num_frames={WINDOW}"]
 MODELS = {"tsn": ("configs/cpu_fpha_tsn.yaml", []),
           "collab": ("configs/cpu_fpha_collab.yaml", ["model.heads.gesture.joint_channels=2"]),
-          "tsn_msd": ("configs/cpu_fpha_tsn.yaml", ["model.heads.depth={name: msd}"]),
-          "tsn_depth": ("configs/cpu_fpha_tsn.yaml", ["model.backbone.modality=depth"]),
+          "tsn_msd": ("configs/cpu_fpha_tsn.yaml", ["model.heads.depth={name: msd}",
+                                                    "data.modalities=[rgb, depth]"]),
+          "tsn_depth": ("configs/cpu_fpha_tsn.yaml", ["model.backbone.modality=depth",
+                                                      "data.modalities=[depth]"]),
           "tsn_segmentation": ("configs/cpu_fpha_seg.yaml", [])}
 
 
@@ -139,6 +141,7 @@ def test_predict_draws_and_reports_each_window(name, video, tmp_path):
 
 def test_a_multimodal_model_runs_the_network_of_the_chosen_modality(video, tmp_path):
     cfg = load_config("configs/cpu_fpha_mtut.yaml", ["model.heads.gesture.num_classes=3",
+                                                     "data.synthetic.classes=3",
                                                      f"data.size={SIZE}", "data.num_frames=8"])
     del cfg["_source"]
     model = build(cfg)
@@ -147,13 +150,13 @@ def test_a_multimodal_model_runs_the_network_of_the_chosen_modality(video, tmp_p
     assert main(["predict", str(path), "--video", str(video), "--out", str(tmp_path / "o.mp4"),
                  "--json", str(report), "--modality", "depth"]) == 0
     record = json.loads(report.read_text())
-    assert record["modality"] == "depth" and record["classes"] is None  # 45 names, 3 classes
+    assert record["modality"] == "depth" and len(record["classes"]) == 3
     inputs, _ = read_frames(video)
     for w in record["windows"]:
         with torch.no_grad():
             clip = network_clip(inputs[w["start"]:w["end"]], "depth")
             probs = model.deploy("depth").predict({"depth": clip[None]}).logits[0].softmax(-1)
-        assert w["name"] == f"class_{w['label']}"
+        assert w["name"] == record["classes"][w["label"]]
         assert w["prob"] == pytest.approx(float(probs.max()), abs=1e-6)
 
 

@@ -29,6 +29,7 @@ from .transforms import multi_crop_transforms
 __all__ = ["FPHACamera", "FPHADataset", "Video", "read_skeleton", "read_split"]
 
 SPLIT_FILE = "data_split_action_recognition.txt"
+NUM_CLASSES = 45  # FPHA's actions (the synthetic set's default too)
 SPLIT_HEADERS = {"Training": "train", "Test": "test"}
 # Folder and file name of frame i of each modality, in Video_files/<sequence>/.
 FRAME_FILES = {"rgb": ("color", "color_{:04d}.jpeg"),
@@ -207,6 +208,16 @@ class FPHADataset(ClipDataset):
     NAME = "fpha"
     MODALITIES = ("rgb", "depth", "flow", "mask", "joints")
     HAS_POSE = True
+    LABELS = ("gesture", "pose")  # a gesture per video, 2D and 3D joints per frame
+
+    @staticmethod
+    def declared_classes(data):
+        """(classes, the config key that sets them) for the `data` section, or None: the
+        synthetic set has `data.synthetic.classes`; a folder's classes are those its split file
+        lists (NUM_CLASSES in FPHA itself, fewer in a subset), known once it is read."""
+        if data.get("root") is not None:
+            return None
+        return (data.get("synthetic") or {}).get("classes", NUM_CLASSES), "data.synthetic.classes"
 
     def __init__(self, root: str, split: Literal["train", "test"] = "train",
                  num_frames: int = 8, size: int = 224,

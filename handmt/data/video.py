@@ -30,6 +30,12 @@ class GestureDataset(ClipDataset):
 
     NUM_CLASSES = 0
     MODALITIES = ("rgb", "depth", "flow")
+    LABELS = ("gesture",)  # no joint labels
+
+    @classmethod
+    def declared_classes(cls, data):
+        """(classes, the config key that sets them): the dataset's NUM_CLASSES."""
+        return cls.NUM_CLASSES, f"data.name {cls.NAME!r}"
 
     def __init__(self, root: str, split: str = "train", num_frames: int = 8, size: int = 224,
                  modalities: list[str] | tuple[str, ...] = ("rgb", "depth"),

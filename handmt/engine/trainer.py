@@ -186,8 +186,9 @@ def config_differences(saved, current):
 
 
 def run_config(cfg):
-    """The config as the checkpoint stores it (without `_source`, the file it was read from)."""
-    return {k: v for k, v in cfg.items() if k != "_source"}
+    """The config as the checkpoint stores it: without `_source` (the file it was read from) and
+    `bench` (a benchmark row's metadata, which does not change the training)."""
+    return {k: v for k, v in cfg.items() if k not in ("_source", "bench")}
 
 
 def resume_state(path, cfg, force):

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ..cache import cache_home
 from ..camera import FPHACamera
-from ..fpha import read_skeleton, read_split
+from ..fpha import NUM_CLASSES, read_skeleton, read_split
 from .motion import gesture_classes, gesture_joints, make_subject, skin_tone
 from .render import render_video
 
@@ -103,8 +103,9 @@ def _single_threaded():
     cv2.setNumThreads(1)  # the workers already fill the cores
 
 
-def generate_fpha(out, *, classes: int = 45, subjects: int = 6, seqs: int = 2, frames: int = 32,
-                  size: int = 320, seed: int = 0, workers: int = 2, progress: bool = True) -> Path:
+def generate_fpha(out, *, classes: int = NUM_CLASSES, subjects: int = 6, seqs: int = 2,
+                  frames: int = 32, size: int = 320, seed: int = 0, workers: int = 2,
+                  progress: bool = True) -> Path:
     """Generate the synthetic FPHA-format set at `out` and return its path.
 
     `classes` gesture classes (the table in `motion`), `subjects` hands, `seqs` sequences per
@@ -243,8 +244,9 @@ def ensure_fpha(cache_root=None, **generate_kwargs) -> Path:
     return root
 
 
-def render_fpha_video(out, *, label: int = 0, subject: int = 1, seq: int = 1, classes: int = 45,
-                      frames: int = 32, size: int = 320, seed: int = 0, fps: float = 30.0) -> Path:
+def render_fpha_video(out, *, label: int = 0, subject: int = 1, seq: int = 1,
+                      classes: int = NUM_CLASSES, frames: int = 32, size: int = 320, seed: int = 0,
+                      fps: float = 30.0) -> Path:
     """Write the colour frames of one synthetic sequence as an MP4 file (mp4v) at `out`: the
     sequence Subject_<subject>/<class `label`>/<seq> of `generate_fpha` with the same classes,
     frames, size and seed (a `seq` past the set's `seqs` is one it does not hold). A whole-frame

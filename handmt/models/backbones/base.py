@@ -1,6 +1,8 @@
 """The backbone registry and the feature description every backbone publishes (docs/design.md,
 "Model contract"): a backbone has `modality`, the batch key of the clip it reads, and
-`feature_info` {name: FeatureSpec}; `forward(batch)` -> {name: feature map}."""
+`feature_info` {name: FeatureSpec}; `forward(batch)` -> {name: feature map}. Every backbone class
+declares `requires(args)`: from its arguments (the config's, defaults filled in), the modalities
+of `data.modalities` it reads (config.py checks them when a config is loaded)."""
 
 from dataclasses import dataclass
 

@@ -49,6 +49,10 @@ FEATURES = {"conv1a": 1, "conv2a": 2, "conv3b": 4, "conv4b": 8, "conv5b": 16, "M
 
 @BACKBONES.register("c3d")
 class C3D(nn.Module):
+    @staticmethod
+    def requires(args):  # the data it reads (backbones/base.py)
+        return {args["modality"]}
+
     def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0,
                  pretrained: bool | str | None = None):
         super().__init__()

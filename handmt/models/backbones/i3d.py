@@ -141,6 +141,10 @@ FEATURES = {"Conv3d_1a_7x7": 2, "Conv3d_2c_3x3": 4, "Mixed_3c": 8, "Mixed_4f": 1
 
 @BACKBONES.register("i3d")
 class I3D(nn.Module):
+    @staticmethod
+    def requires(args):  # the data it reads (backbones/base.py)
+        return {args["modality"]}
+
     def __init__(self, modality: Literal["rgb", "depth", "flow"] = "rgb", width: float = 1.0,
                  bn_momentum: float = 0.01, pretrained: bool | str | None = None):
         super().__init__()

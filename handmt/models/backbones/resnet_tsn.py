@@ -49,6 +49,10 @@ ACTION_NET_NAMES = {"action_shift": "shift.conv", "action_p1_conv1": "ste_conv",
 
 @BACKBONES.register("resnet_tsn")
 class ResNetTSN(nn.Module):
+    @staticmethod
+    def requires(args):  # the data it reads (backbones/base.py)
+        return {args["modality"]}
+
     def __init__(self, arch: str = "resnet50", modality: Literal["rgb", "depth", "flow"] = "rgb",
                  temporal: Literal["none", "tsm", "action", "tea"] = "none",
                  drop_path_rate: float = 0.0,

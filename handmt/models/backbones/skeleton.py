@@ -34,6 +34,10 @@ class SkeletonEmbedding(nn.Module):
 
     modality = "joints"  # the batch key it reads
 
+    @staticmethod
+    def requires(args):  # the data it reads (backbones/base.py)
+        return {"joints"}
+
     def __init__(self, channels: int = 16):
         super().__init__()
         if channels < 0:

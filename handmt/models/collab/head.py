@@ -116,6 +116,10 @@ class CollaborativeHead(nn.Module):
 
     auxiliary = False
 
+    @staticmethod
+    def requires(args):  # the data it reads (heads/base.py)
+        return {"pose"}  # 2D and 3D joint labels
+
     def __init__(self, feature_info, num_classes: int, feature: str = "res3",
                  joint_channels: int = 16, heatmap_stride: int = 4, iterations: int = 2,
                  orders: list[int] = (0, 1, 2),
@@ -205,6 +209,10 @@ class CollaborativeGestureHead(nn.Module):
     Outputs `logits` (B, classes); the loss is the masked cross-entropy (eq. 5's L_c)."""
 
     auxiliary = False
+
+    @staticmethod
+    def requires(args):  # the data it reads (heads/base.py)
+        return set()
 
     def __init__(self, feature_info, num_classes: int, feature: str = "joints",
                  orders: list[int] = (0, 1, 2),

@@ -3,8 +3,11 @@
 A head (docs/design.md, "Model contract") is an nn.Module built with the backbone's
 `feature_info` and its config arguments, with `forward(features, batch)` -> named outputs,
 `loss(outputs, batch)` -> named weighted losses, `predict(outputs, batch)` -> the `Prediction`
-fields it provides (models/base.py) and `auxiliary`: true for a training aid that
-`Model.deploy()` drops."""
+fields it provides (models/base.py), `auxiliary` (true for a training aid that
+`Model.deploy()` drops) and `requires(args)`: from its arguments (the config's, defaults filled
+in), the data its loss reads besides the label: modalities of `data.modalities` ("depth",
+"mask") or "pose", the joint labels of a dataset that has them; config.py checks them when a
+config is loaded."""
 
 from ...errors import ConfigError, closest
 from ...registry import Registry

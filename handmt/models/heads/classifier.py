@@ -17,6 +17,10 @@ from .base import HEADS, feature_spec
 class ClipClassifier(nn.Module):
     auxiliary = False
 
+    @staticmethod
+    def requires(args):  # the data it reads (heads/base.py)
+        return set()
+
     def __init__(self, feature_info, num_classes: int, feature: str = "res5", dropout: float = 0.5,
                  loss_weight: float = 1.0, label_smoothing: float = 0.0):
         super().__init__()
@@ -46,6 +50,10 @@ class TCNClassifier(nn.Module):
     """Per-frame features (B, T, C, h, w), pooled over space -> TCN -> logits (B, classes)."""
 
     auxiliary = False
+
+    @staticmethod
+    def requires(args):  # the data it reads (heads/base.py)
+        return set()
 
     def __init__(self, feature_info, num_classes: int, feature: str = "joints", hidden: int = 128,
                  layers: int = 2, kernel_size: int = 3, dropout: float = 0.5):

@@ -59,6 +59,10 @@ class MSDDecoder(nn.Module):
 
     auxiliary = True
 
+    @staticmethod
+    def requires(args):  # the data it reads (heads/base.py)
+        return {args["target"]}
+
     def __init__(self, feature_info, use_local: bool = True, use_global: bool = True,
                  local_weight: float = 1.0, global_weight: float = 0.01,
                  binarize_threshold: float | None = None,

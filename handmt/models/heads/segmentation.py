@@ -31,6 +31,10 @@ from .base import HEADS, feature_spec
 class SegmentationHead(nn.Module):
     auxiliary = False  # a task of its own: deploy() keeps it
 
+    @staticmethod
+    def requires(args):  # the data it reads (heads/base.py)
+        return {"mask"}
+
     def __init__(self, feature_info, feature: str = "res2", channels: int = 64,
                  bce_weight: float = 1.0, dice_weight: float = 1.0):
         super().__init__()

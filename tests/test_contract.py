@@ -29,7 +29,8 @@ SHAPES = {"logits": (B, CLASSES), "joints2d": (B, T, 21, 2), "joints3d": (B, T, 
 def model_of(kind):
     config, overrides = KINDS[kind][:2]
     cfg = load_config(f"configs/{config}",
-                      [*overrides, f"model.heads.gesture.num_classes={CLASSES}"])
+                      [*overrides, f"model.heads.gesture.num_classes={CLASSES}",
+                       f"data.synthetic.classes={CLASSES}"])
     torch.manual_seed(0)
     return build(cfg).eval()
 

@@ -129,3 +129,10 @@ def build_with_warnings(cls, root, **kwargs):
         warnings.simplefilter("always")
         dataset = cls(str(root), **kwargs)
     return dataset, [str(w.message) for w in caught]
+
+
+def tiny_overrides(root):
+    """Overrides that train a config's model small and fast on the set at `root`."""
+    return [f"data.root={root}", "data.size=32", "data.num_frames=2",
+            "model.heads.gesture.num_classes=3", "model.backbone.arch=resnet10t",
+            "train.batch_size=2", "train.workers=0", "data.cache=false"]

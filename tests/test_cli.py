@@ -3,22 +3,9 @@
 import json
 
 import pytest
+from fixtures import tiny_overrides as tiny
 
 from handmt.cli import main
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli") / "synth"
-    assert main(["synth", "fpha", "--out", str(root), "--classes", "3", "--subjects", "2",
-                 "--seqs", "2", "--frames", "8", "--size", "160", "--seed", "1"]) == 0
-    return root
-
-
-def tiny(root):
-    return [f"data.root={root}", "data.size=32", "data.num_frames=2",
-            "model.heads.gesture.num_classes=3", "model.backbone.arch=resnet10t",
-            "train.batch_size=2", "train.workers=0", "data.cache=false"]
 
 
 def test_synth_writes_the_fpha_layout(synth_root):

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from fixtures import MINI_TEST, build_with_warnings, write_mini_fpha
+from fixtures import MINI_TEST, build_with_warnings, tiny_overrides, write_mini_fpha
 from test_trainer import ToyClips, config
 
 from handmt.atomic import remove_stale_temps
@@ -199,18 +199,8 @@ def test_stale_temporary_files_of_dead_processes_only_are_removed(tmp_path):
 
 # -- the command line: every bad input named in one line, exit 2 ----------------------------
 
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reliability") / "synth"
-    assert main(["synth", "fpha", "--out", str(root), "--classes", "3", "--subjects", "2",
-                 "--seqs", "1", "--frames", "4", "--size", "160", "--seed", "1"]) == 0
-    return root
-
-
 def tiny(root):
-    return [f"data.root={root}", "data.size=32", "data.num_frames=2",
-            "model.heads.gesture.num_classes=3", "model.backbone.arch=resnet10t",
-            "train.batch_size=2", "train.workers=0", "data.cache=false", "train.epochs=1"]
+    return [*tiny_overrides(root), "train.epochs=1"]
 
 
 def error_of(argv, capsys):

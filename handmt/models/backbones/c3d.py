@@ -30,13 +30,12 @@ for C3D: `pretrained: true` is an error.
 import re
 from typing import Literal
 
-from einops import rearrange
 from torch import nn
 
 from ...errors import ConfigError
 from ..pretrained import adapt_first_conv, drop, load_weights, origin_of, read_weights
 from .base import BACKBONES, MODALITY_CHANNELS, FeatureSpec
-from .i3d import scaled
+from .i3d import layer_features, scaled
 
 # (convolution widths, pool kernel = stride) of each stage.
 STAGES = (((64,), (1, 2, 2)), ((128,), (2, 2, 2)), ((256, 256), (2, 2, 2)),
@@ -91,10 +90,4 @@ class C3D(nn.Module):
         load_weights(self, state, origin)
 
     def forward(self, batch):
-        x = rearrange(batch[self.modality], "b t c h w -> b c t h w")
-        features = {}
-        for name, layer in self.layers.items():
-            x = layer(x)
-            if name in self.feature_info:
-                features[name] = x
-        return features
+        return layer_features(self.layers, batch[self.modality], self.feature_info)

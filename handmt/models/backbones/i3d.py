@@ -64,6 +64,18 @@ def same_padding(size, kernel, stride):
     return tuple(p for pair in reversed(pads) for p in pair)
 
 
+def layer_features(layers, clip, wanted):
+    """Run a clip (B, T, C, H, W) through `layers` in order as (B, C, T, H, W); the outputs of
+    the layers named in `wanted`, by name (a 3D backbone's forward)."""
+    x = rearrange(clip, "b t c h w -> b c t h w")
+    features = {}
+    for name, layer in layers.items():
+        x = layer(x)
+        if name in wanted:
+            features[name] = x
+    return features
+
+
 def scaled(channels, width):
     """A layer's channels at width multiplier `width`: rounded, at least 1."""
     return max(1, round(channels * width))
@@ -187,10 +199,4 @@ class I3D(nn.Module):
         load_weights(self, state, origin)
 
     def forward(self, batch):
-        x = rearrange(batch[self.modality], "b t c h w -> b c t h w")
-        features = {}
-        for name, layer in self.layers.items():
-            x = layer(x)
-            if name in self.feature_info:
-                features[name] = x
-        return features
+        return layer_features(self.layers, batch[self.modality], self.feature_info)

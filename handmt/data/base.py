@@ -24,7 +24,7 @@ from .frames import Probe
 from .sampling import build_sampler
 from .transforms import to_tensors
 
-__all__ = ["DATASETS", "ClipDataset", "Listed", "Sample", "annotation_lines"]
+__all__ = ["DATASETS", "ClipDataset", "Listed", "Sample", "annotation_lines", "gesture_label"]
 
 DATASETS = Registry("dataset")
 
@@ -61,6 +61,19 @@ def annotation_lines(path):
         for number, line in enumerate(file, 1):
             if line.strip():
                 yield number, line
+
+
+def gesture_label(text, where, first=1, num_classes=None):
+    """The 0-based class of an annotation's label `text` (numbered from `first`), or -1 for the
+    text "-1", an unknown gesture (a partially labelled set); anything else names `where`."""
+    if text == "-1":
+        return -1
+    label = int(text) - first if text.isdigit() else None
+    if label is None or label < 0 or (num_classes is not None and label >= num_classes):
+        classes = (f"a class number from {first}" if num_classes is None else
+                   f"a class ({first}..{num_classes - 1 + first})")
+        raise ValueError(f"{where}: label {text!r} is not {classes} or -1 (unknown)")
+    return label
 
 
 def describe(key, source, present):

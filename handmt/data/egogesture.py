@@ -20,7 +20,7 @@ base.ClipDataset's.
 import re
 from typing import Literal
 
-from .base import DATASETS, Listed, annotation_lines
+from .base import DATASETS, Listed, annotation_lines, gesture_label
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -52,16 +52,15 @@ def read_labels(path):
         if not fields:
             continue
         where = f"{path}:{line_number}"
-        if len(fields) != 3 or not all(field.isdigit() for field in fields):
+        if len(fields) != 3 or not all(field.lstrip("-").isdigit() for field in fields):
             raise ValueError(f"{where}: expected 'label,start_frame,end_frame' (three "
                              f"integers), got {line.strip()!r}")
-        label, start, end = map(int, fields)
-        if not 1 <= label <= NUM_CLASSES:
-            raise ValueError(f"{where}: label {label} is not in 1..{NUM_CLASSES}")
+        label = gesture_label(fields[0], where, num_classes=NUM_CLASSES)
+        start, end = int(fields[1]), int(fields[2])
         if not 1 <= start <= end:
             raise ValueError(f"{where}: expected 1 <= start_frame <= end_frame, got "
                              f"{start}, {end}")
-        rows.append((label - 1, start, end, line_number))
+        rows.append((label, start, end, line_number))
     return rows
 
 

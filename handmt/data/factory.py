@@ -4,21 +4,25 @@ A config's `data` section is {name, root, cache, augment, synthetic, withhold, *
 arguments}: `root: null` means the synthetic FPHA-format set described by `synthetic` (generated
 once into cache_home()), `augment` configures the training clip augmentation, `cache: true` keeps
 decoded clips in an HDF5 file under cache_home()/clips, and `withhold: [{task, keep_fraction,
-seed}, ...]` hides labels of the training split (weak supervision, `withhold.withhold`).
+seed}, ...]` hides labels of the training split (weak supervision, `withhold.withhold`);
+`labels: FILE.csv` overrides the labels of listed videos (labels.py). A build prints one line
+of how many videos have each label.
 """
 
+import sys
 from pathlib import Path
 
 from ..errors import ConfigError, closest
 from ..registry import check_arguments
 from .base import DATASETS
 from .cache import cache_home
+from .labels import apply_labels, label_counts
 from .skeleton import SkeletonTransform, normalize_skeleton
 from .synthetic import ensure_fpha, generate_fpha
 from .transforms import build_train_transform
 from .withhold import withhold
 
-BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic", "withhold")
+BUILDER_KEYS = ("name", "root", "cache", "augment", "synthetic", "withhold", "labels")
 PROVIDED = ("root", "split", "transform", "cache_dir", "clips", "crops")
 POSITIVE = ("num_frames", "size", "dense_stride")  # integer dataset arguments (type-checked)
 
@@ -37,6 +41,9 @@ def check_config(data, path="data"):
             raise ConfigError(f"{path}.modalities[{i}]", f"unknown modality {modality!r}"
                               f"{closest(modality, known)}; {data['name']} provides "
                               f"{', '.join(known)}")
+    if data.get("labels") is not None and not isinstance(data["labels"], str):
+        raise ConfigError(f"{path}.labels", "expected the path of a video,gesture,pose CSV or "
+                          f"null, got {data['labels']!r}")
     if data.get("root") is not None and not isinstance(data["root"], str):
         raise ConfigError(f"{path}.root", f"expected a folder path or null, got {data['root']!r}")
     if not isinstance(data.get("cache", False), bool):
@@ -95,7 +102,13 @@ def build_dataset(data, split, clips=1, crops=1, size=None):
     cache_dir = str(cache_home() / "clips") if data.get("cache", False) else None
     dataset = fn(root=str(root), split=split, transform=transform, cache_dir=cache_dir,
                  clips=clips, crops=crops, **kwargs)
+    if data.get("labels") is not None:
+        labels = Path(data["labels"]).expanduser()
+        if not labels.is_file():
+            raise ConfigError("data.labels", f"file {labels} does not exist")
+        dataset = apply_labels(dataset, labels)
     for rule in (data.get("withhold") or []) if split == "train" else []:
         dataset = withhold(dataset, **rule)
+    print(f"{data['name']} {split}: {label_counts(dataset)}", file=sys.stderr)
     return dataset
 

@@ -20,7 +20,7 @@ import torch
 
 from ..geometry import project
 from ..hand import NUM_JOINTS
-from .base import DATASETS, ClipDataset, Listed, Sample, annotation_lines
+from .base import DATASETS, ClipDataset, Listed, Sample, annotation_lines, gesture_label
 from .camera import CAMERA_FILE, FPHACamera
 from .frames import BadFrame, Counted, FrameSource, decode_image
 from .skeleton import normalize_skeleton, resample
@@ -70,7 +70,8 @@ def read_split(path):
     """data_split_action_recognition.txt -> {"train": [(sequence, label), ...], "test": [...]}.
 
     A section starts with a header `Training N` or `Test N` and holds N lines
-    `Subject_k/<action>/<seq> <label>`. CRLF line endings and blank lines are tolerated.
+    `Subject_k/<action>/<seq> <label>`, the label 0-based or -1 for an unknown gesture. CRLF line
+    endings and blank lines are tolerated.
     """
     sections, headers, current = {}, {}, None
     for line_number, line in annotation_lines(path):
@@ -85,11 +86,11 @@ def read_split(path):
         elif current is None:
             raise ValueError(f"{where}: expected a header 'Training <count>' or "
                              f"'Test <count>', got {line.strip()!r}")
-        elif len(fields) != 2 or fields[0].count("/") != 2 or not fields[1].isdigit():
+        elif len(fields) != 2 or fields[0].count("/") != 2:
             raise ValueError(f"{where}: expected 'Subject_k/<action>/<seq> <label>', "
                              f"got {line.strip()!r}")
         else:
-            current.append((fields[0], int(fields[1])))
+            current.append((fields[0], gesture_label(fields[1], where, first=0)))
     for split, (count, where) in headers.items():
         if len(sections[split]) != count:
             raise ValueError(f"{where}: the header announces {count} sequences, the section "
@@ -226,7 +227,8 @@ class FPHADataset(ClipDataset):
                  strict: bool = False, transform=None, clips: int = 1, crops: int = 1,
                  max_depth_mm: float = 1000.0, crop_margin: float = 0.25,
                  cache_dir: str | None = None, joint_norm: dict | None = None,
-                 fold: int | None = None, dense_stride: int = 2):
+                 fold: int | None = None, dense_stride: int = 2,
+                 missing_pose: Literal["skip", "keep"] = "skip"):
         self.skeleton_only = "joints" in modalities
         if self.skeleton_only and (len(modalities) > 1 or cache_dir is not None
                                    or clips * crops > 1):
@@ -234,12 +236,17 @@ class FPHADataset(ClipDataset):
                              "tested on whole sequences (one clip, one crop); got modalities "
                              f"{list(modalities)}, cache {cache_dir is not None}, clips {clips}, "
                              f"crops {crops}")
+        if missing_pose not in ("skip", "keep"):
+            raise ValueError(f"missing_pose must be 'skip' or 'keep', got {missing_pose!r}")
+        # skeleton-only data has nothing to read without a skeleton
+        self.keep_without_pose = missing_pose == "keep" and not self.skeleton_only
         self.crop_margin, self.fold = crop_margin, fold
         self.camera = FPHACamera.for_dataset(root)
         super().__init__(root, split, num_frames=num_frames, size=size, modalities=modalities,
                          sampling=sampling, dense_stride=dense_stride, strict=strict,
                          transform=transform, clips=clips, crops=crops, cache_dir=cache_dir,
                          depth_scale=max_depth_mm)
+        self.pose_available = np.array([video.joint_valid.any() for video in self.videos])
         self.test_crops = multi_crop_transforms(size, self.crops)
         # skeleton-only: each video's annotated frames, normalised once
         self.skeletons = [normalize_skeleton(video.joints[video.joint_valid], **(joint_norm or {}))
@@ -266,7 +273,11 @@ class FPHADataset(ClipDataset):
                        for m in self.streams}
             path = self.root / "Hand_pose_annotation_v1" / sequence / "skeleton.txt"
             skeleton = read_skeleton(path) if path.is_file() else None
-            sources["skeleton"] = Counted(path, None if skeleton is None else len(skeleton))
+            count = None if skeleton is None else len(skeleton)
+            if not count:  # no file, or one of FPHA's empty files
+                skeleton = None
+            if skeleton is not None or not self.keep_without_pose:
+                sources["skeleton"] = Counted(path, count)
             sequences.append(ListedSequence(sequence, label, sources, skeleton))
         files = [split_path]
         if (self.root / CAMERA_FILE).exists():
@@ -287,7 +298,15 @@ class FPHADataset(ClipDataset):
 
     def load_sample(self, listed, num_frames):
         """The Video of a listed sequence: its joints in the colour camera, their annotated
-        frames, its crop and K."""
+        frames, its crop and K. Kept without a skeleton (`missing_pose: keep`): no annotated
+        frame, the crop the centred square of the colour image."""
+        if listed.skeleton is None:
+            skeleton = np.zeros((num_frames, NUM_JOINTS, 3))
+            crop = crop_box(np.zeros((0, 2)), self.camera.color_size, self.crop_margin)
+            K = crop_affine(crop, self.size) @ self.camera.color_K
+            return (Video(listed.name, listed.label, listed.sources, num_frames,
+                          skeleton.astype(np.float32), np.zeros(num_frames, dtype=bool), crop, K),
+                    "no skeleton -> kept without pose (missing_pose: keep)")
         skeleton = listed.skeleton[:num_frames]
         finite = np.isfinite(skeleton).all(axis=(1, 2))
         joint_valid = finite & (skeleton != 0).any(axis=(1, 2))

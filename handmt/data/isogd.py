@@ -13,7 +13,7 @@ Everything else (sampling, crops, depth scaling, defects) is video.GestureDatase
 base.ClipDataset's.
 """
 
-from .base import DATASETS, Listed, annotation_lines
+from .base import DATASETS, Listed, annotation_lines, gesture_label
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -39,9 +39,7 @@ def read_list(path):
         columns = len(fields)
         label = -1
         if columns == 3:
-            if not fields[2].isdigit() or not 1 <= int(fields[2]) <= NUM_CLASSES:
-                raise ValueError(f"{where}: label {fields[2]!r} is not in 1..{NUM_CLASSES}")
-            label = int(fields[2]) - 1
+            label = gesture_label(fields[2], where, num_classes=NUM_CLASSES)
         entries.append((line_number, fields[0], fields[1], label))
     return entries
 

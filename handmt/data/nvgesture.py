@@ -18,7 +18,7 @@ Everything else (sampling, crops, depth scaling, defects) is video.GestureDatase
 base.ClipDataset's.
 """
 
-from .base import DATASETS, Listed, annotation_lines
+from .base import DATASETS, Listed, annotation_lines, gesture_label
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -44,10 +44,7 @@ def read_list(path):
             if key == "path" and value:
                 video = value
             elif key == "label":
-                if not value.isdigit() or not 1 <= int(value) <= NUM_CLASSES:
-                    raise ValueError(f"{where}: expected 'label:<1..{NUM_CLASSES}>', got "
-                                     f"{field!r}")
-                label = int(value) - 1
+                label = gesture_label(value, where, num_classes=NUM_CLASSES)
             else:
                 parts = value.split(":")
                 if len(parts) != 3 or not parts[0] or not (parts[1].isdigit()

@@ -69,7 +69,7 @@ def test_read_skeleton_errors_name_file_and_line(tmp_path, second_line, message)
 @pytest.mark.parametrize("text, message", [
     ("Training 1\nSubject_1/a/1 0 extra\nTest 0\n", ":2: expected 'Subject_k/<action>/<seq> <"),
     ("Training 1\nSubject_1/a 0\nTest 0\n", ":2: expected 'Subject_k"),
-    ("Training 1\nSubject_1/a/1 minus\nTest 0\n", ":2: label 'minus' is not a class number from 0 or -1"),
+    ("Training 1\nSubject_1/a/1 minus\nTest 0\n", ":2: label 'minus' is not a class number"),
     ("Subject_1/a/1 0\n", ":1: expected a header"),
     ("Training 2\nSubject_1/a/1 0\n\nTest 0\n", ":1: the header announces 2 sequences"),
     ("Training 1\nSubject_1/a/1 0\nTraining 0\n", ":3: expected one header"),

@@ -1,5 +1,5 @@
 """Speed and memory of handmt, each figure a ratio of two things measured side by side in one run
-(DESIGN.md, "Benchmarks"): on a shared machine absolute times are noise, but A and B timed in
+(docs/design.md, "Benchmarks"): on a shared machine absolute times are noise, but A and B timed in
 alternation see the same load.
 
     python benchmarks/perf.py [--quick] [--out DIR] [--threads N] [--compile]

@@ -45,7 +45,7 @@ BONE_LENGTHS_MM = np.array([
 ])
 
 # Level 2 of the multi-scale relation: the palm (wrist and five MCPs) and the five fingers
-# (PIP, DIP, TIP), as DESIGN.md fixes it. Level 3 is the whole hand.
+# (PIP, DIP, TIP), as docs/design.md fixes it. Level 3 is the whole hand.
 PALM = (WRIST, *(chain[0] for chain in FINGER_CHAINS))
 FINGER_GROUPS = tuple(chain[1:] for chain in FINGER_CHAINS)
 PART_GROUPS = (PALM, *FINGER_GROUPS)

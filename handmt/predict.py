@@ -6,7 +6,7 @@ model (`engine.checkpoint.load_trained`); the weights load with `weights_only=Tr
 `deploy(modality, keep_auxiliary=True)` (models/base.py): in eval mode, reading the video's
 modality alone (MTUT: the network of that modality, as the method tests it), with the auxiliary
 MSD depth decoders kept, whose predicted depth the overlay draws; the other predictions are
-those of `deploy()`, which only drops auxiliary heads (DESIGN.md).
+those of `deploy()`, which only drops auxiliary heads (docs/design.md).
 
 Input. A video has no hand annotation, so there is no hand crop as in the FPHA loader: every
 frame's centred square (side = its shorter side) is resized to `data.size` (area averaging when

@@ -1,5 +1,5 @@
 """Figures for reports (PCK curves, confusion matrices, line plots, training logs) and the skeleton,
-mask, caption and inset overlays of `handmt predict` (DESIGN.md, "Layout": viz.py).
+mask, caption and inset overlays of `handmt predict` (docs/design.md, "Layout": viz.py).
 
 Figures are built on `matplotlib.figure.Figure` rather than pyplot: no backend or display is
 involved, nothing global stays open, and the Agg canvas writes the PNG. Every plotting function

@@ -12,7 +12,7 @@ CONFIGS = sorted(Path("configs").glob("*.yaml"))
 
 
 def contract_batch(batch_size, frames, size):
-    """A batch with every key of the data contract (DESIGN.md), random but well-formed."""
+    """A batch with every key of the data contract (docs/design.md), random but well-formed."""
     joints2d = torch.rand(batch_size, frames, 21, 2) * size
     K = torch.tensor([[size * 1.5, 0, size / 2], [0, size * 1.5, size / 2], [0, 0, 1.0]])
     return {"rgb": torch.randn(batch_size, frames, 3, size, size),

@@ -19,7 +19,7 @@ def count(model):
 
 
 def test_resnet50_tsn_has_the_published_parameter_count():
-    # TSN / TSM ResNet-50 with 83 classes (EgoGesture): 23,678,099 (DESIGN.md, ACTION section).
+    # TSN / TSM ResNet-50 with 83 classes (EgoGesture): 23,678,099 (docs/design.md, ACTION section).
     assert count(tsn("resnet50", 83)) == 23_678_099
 
 

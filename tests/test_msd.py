@@ -1,4 +1,5 @@
-"""The Multi-Scale Decoder head and its depth loss (DESIGN.md, "MSD"; MSD paper, III-C to III-E)."""
+"""The Multi-Scale Decoder head and its depth loss (docs/design.md, "MSD"; MSD paper, III-C to
+III-E)."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""Multi-order slow-fast features (collaborative paper, section 3.2, eq. 2 and 4; DESIGN.md)."""
+"""Multi-order slow-fast features (collaborative paper, section 3.2, eq. 2 and 4;
+docs/design.md)."""
 
 import math
 import re

@@ -1,4 +1,4 @@
-"""Multi-scale relation module (collaborative paper, section 3.3, Fig. 3; DESIGN.md)."""
+"""Multi-scale relation module (collaborative paper, section 3.3, Fig. 3; docs/design.md)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The SSA loss with the focal regularization parameter (DESIGN.md, "SSA loss with focal
+"""The SSA loss with the focal regularization parameter (docs/design.md, "SSA loss with focal
 regularization"; MTUT paper, eq. 1-4)."""
 
 import math

@@ -1,4 +1,5 @@
-"""The synthetic FPHA-format generator (DESIGN.md, "Synthetic FPHA-format data"): layout and split,
+"""The synthetic FPHA-format generator (docs/design.md, "Synthetic FPHA-format data"): layout and
+split,
 skeleton files, kinematics, determinism, agreement of mask, depth and joints, reversed classes,
 the generation cache and re-rendering a skeleton."""
 

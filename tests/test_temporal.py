@@ -1,5 +1,5 @@
-"""Temporal shift and the ACTION module (DESIGN.md, "ACTION module and temporal shift"), and the
-TSN / TSM / ACTION-Net backbones they make."""
+"""Temporal shift and the ACTION module (docs/design.md, "ACTION module and temporal shift"), and
+the TSN / TSM / ACTION-Net backbones they make."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""FPHA's two cameras: the official intrinsics and the depth-to-colour extrinsic (DESIGN.md).
+"""FPHA's two cameras: the official intrinsics and the depth-to-colour extrinsic (docs/design.md).
 
 Skeleton files hold joints in the depth camera's frame, in mm. `to_color` moves them to the colour
 camera's frame; `project_color` / `project_depth` give pixels. A dataset may override every

@@ -1,7 +1,7 @@
 """FPHA (First-Person Hand Action benchmark) read as distributed, and any dataset in its layout:
 `FPHADataset` (a base.ClipDataset with pose and masks), `read_skeleton`, `read_split`, `Video`.
 
-DESIGN.md "FPHA as distributed" fixes the layout and its real-world defects (empty skeletons,
+docs/design.md "FPHA as distributed" fixes the layout and its real-world defects (empty skeletons,
 CRLF, stray files, frame counts that differ between sources). Every video gets one square crop
 around its hand (the box of its colour-projected joints, enlarged by `crop_margin` per side,
 resized to `size`): K = A @ color_K for that affine map A; depth is registered to the crop and
@@ -197,7 +197,7 @@ class Video(Sample):
 
 @DATASETS.register("fpha")
 class FPHADataset(ClipDataset):
-    """Clips of FPHA-layout videos as the data contract's dicts (base.ClipDataset; DESIGN.md).
+    """Clips of FPHA-layout videos as the data contract's dicts (base.ClipDataset; docs/design.md).
 
     Test items: clips x crops per video, the crops `multi_crop_transforms`. Sequences whose
     sources disagree in frame count are cut to the common prefix; NaN skeleton values count as

@@ -1,8 +1,8 @@
 """Partial labels: hide the gesture class, the pose or the hand mask of most videos of a dataset.
 
 Weak supervision is nothing but `label == -1`, `pose_valid == False` and `mask_valid == False` on
-the videos whose labels are withheld (DESIGN.md "Data contract"; collaborative paper, section 3.4,
-the weakly-supervised learning strategy). `withhold` edits a dataset's per-video `labels`,
+the videos whose labels are withheld (docs/design.md "Data contract"; collaborative paper, section
+3.4, the weakly-supervised learning strategy). `withhold` edits a dataset's per-video `labels`,
 `pose_available` and `mask_available` arrays.
 """
 

@@ -4,7 +4,7 @@
 The test dataset enumerates every view (clip x crop) of every video and tags it with `video`;
 softmax probabilities are averaged over a video's views before the top-1 decision
 (TSN's and the MSD paper's protocol). A model that predicts 3D joints is also scored by 3D PCK
-over every labelled frame of every view (DESIGN.md, "Metrics" and the 3D protocol of the
+over every labelled frame of every view (docs/design.md, "Metrics" and the 3D protocol of the
 collaborative paper). A model that predicts hand masks is scored by mask IoU and F1 over every
 labelled frame of every view, pixels pooled; a model without gesture logits (segmentation alone)
 has no top-1. A model with per-modality predictions (MTUT) is scored per modality and by its

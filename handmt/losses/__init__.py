@@ -1,5 +1,5 @@
 """Losses shared by heads and models. Every loss is masked by label availability: a sample
-without a label adds zero loss and zero gradient (DESIGN.md, Principles)."""
+without a label adds zero loss and zero gradient (docs/design.md, Principles)."""
 
 from .classification import masked_cross_entropy, masked_mean
 from .depth import depth_mse

@@ -1,5 +1,5 @@
 """Depth-map regression loss of the MSD decoders (MSD paper, section III-E, eq. 4-5, and
-section IV-C3, Table VIII; DESIGN.md, "MSD")."""
+section IV-C3, Table VIII; docs/design.md, "MSD")."""
 
 from typing import Literal
 

@@ -1,5 +1,5 @@
 """Hand-mask loss of the segmentation head: per-pixel binary cross-entropy plus soft Dice, each
-computed per frame and averaged over the frames that have a mask label (DESIGN.md, Principles:
+computed per frame and averaged over the frames that have a mask label (docs/design.md, Principles:
 a frame without a mask adds zero loss and zero gradient)."""
 
 import torch.nn.functional as F

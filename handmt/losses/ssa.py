@@ -1,5 +1,5 @@
 """Spatiotemporal semantic alignment (SSA) with the focal regularization parameter (MTUT, Abavisani
-et al., CVPR 2019, eq. 1-4; DESIGN.md, "SSA loss with focal regularization").
+et al., CVPR 2019, eq. 1-4; docs/design.md, "SSA loss with focal regularization").
 
 For one sample, the feature map F (C channels at d = T*H*W positions) is written as a d x C
 matrix A, and corr(F) = A A^T (eq. 1). The loss of network m aligned to network n is

@@ -1,4 +1,5 @@
-"""Metrics of the three tasks (DESIGN.md, "Metrics"): gesture accuracy, 3D pose, segmentation."""
+"""Metrics of the three tasks (docs/design.md, "Metrics"): gesture accuracy, 3D pose,
+segmentation."""
 
 from .classification import (
     confusion_matrix,

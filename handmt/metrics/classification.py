@@ -1,8 +1,9 @@
 """Gesture classification metrics: top-1, confusion matrix, multi-view video accuracy.
 
-DESIGN.md, "Metrics": accuracy is top-1 over videos, after averaging softmax probabilities over
+docs/design.md, "Metrics": accuracy is top-1 over videos, after averaging softmax probabilities over
 the clips and crops of each video (the multi-view test protocol). Samples labelled -1 (gesture
-class unknown, DESIGN.md "Data contract") are ignored. Inputs are torch tensors or numpy arrays.
+class unknown, docs/design.md "Data contract") are ignored. Inputs are torch tensors or numpy
+arrays.
 """
 
 import numpy as np
@@ -80,6 +81,6 @@ def video_predictions(logits, labels, video_ids):
 
 
 def video_accuracy(logits, labels, video_ids):
-    """Top-1 over videos of the view-averaged softmax probabilities (DESIGN.md, "Metrics")."""
+    """Top-1 over videos of the view-averaged softmax probabilities (docs/design.md, "Metrics")."""
     _, mean_probs, video_labels = video_predictions(logits, labels, video_ids)
     return top1(mean_probs, video_labels)

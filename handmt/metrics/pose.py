@@ -42,7 +42,7 @@ def curve_auc(thresholds, pck):
 
 
 def pck_curve(pred, gt, thresholds=DEFAULT_THRESHOLDS, valid=None):
-    """3D PCK curve and its normalized AUC (DESIGN.md, "Metrics").
+    """3D PCK curve and its normalized AUC (docs/design.md, "Metrics").
 
     PCK(t) of a joint is the fraction of its errors (over all labelled frames) that are <= t mm;
     the curve averages it over the joints. Returns (pck, auc): pck a numpy array, one value per

@@ -1,5 +1,5 @@
 """Hand segmentation metrics: IoU and F1 of thresholded mask probabilities, pooled over pixels
-(DESIGN.md, "Metrics").
+(docs/design.md, "Metrics").
 
 Pixels of all frames count together (large hands weigh more than small ones), so evaluation can
 sum `mask_counts` batch by batch and score the sums with `iou_f1` at the end. When neither the

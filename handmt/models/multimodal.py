@@ -1,5 +1,5 @@
 """MTUT, multimodal training and unimodal testing (Abavisani et al., CVPR 2019): one network per
-modality, trained together with the SSA loss and its focal regularization (eq. 1-4; DESIGN.md,
+modality, trained together with the SSA loss and its focal regularization (eq. 1-4; docs/design.md,
 "SSA loss with focal regularization"); at test time each network runs alone.
 
     model:

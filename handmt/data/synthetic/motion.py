@@ -1,6 +1,6 @@
 """Procedural hand motion: a kinematic 21-joint hand driven by gesture programs.
 
-Implements the motion half of DESIGN.md, "Synthetic FPHA-format data". A subject is a hand
+Implements the motion half of docs/design.md, "Synthetic FPHA-format data". A subject is a hand
 (bone lengths, skin tone, speed); a gesture class is a program (keyframed finger closure and
 spread, wrist trajectory and rotation) plus a variant (played forwards or reversed, speed
 profile). `gesture_joints` turns both into joints (F, 21, 3) in the depth camera's frame, in mm,

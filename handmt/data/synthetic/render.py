@@ -1,6 +1,6 @@
 """Software renderer of a skeleton sequence into colour, depth and hand-mask frames (numpy/OpenCV).
 
-Implements the renderer of DESIGN.md, "Synthetic FPHA-format data". The hand is drawn from its
+Implements the renderer of docs/design.md, "Synthetic FPHA-format data". The hand is drawn from its
 21 joints alone (so any skeleton, real FPHA motion included, can be rendered): tapered capsules
 along the bones, a palm of thick metacarpal capsules, a sleeved forearm, all z-buffered, in front
 of a static scene that lies behind the hand's farthest joint.
@@ -271,7 +271,7 @@ def _plane(rng, K, size, nearest):
 
 
 class Scene:
-    """What stays fixed over one video (DESIGN.md, "Synthetic FPHA-format data"): backgrounds,
+    """What stays fixed over one video (docs/design.md, "Synthetic FPHA-format data"): backgrounds,
     near objects (all behind the hand's farthest joint), colours, light path, illumination drift
     and noise banks. `render` draws one frame of the hand in it."""
 

@@ -1,4 +1,4 @@
-"""Write the synthetic set in the FPHA layout (DESIGN.md, "FPHA as distributed" and "Synthetic
+"""Write the synthetic set in the FPHA layout (docs/design.md, "FPHA as distributed" and "Synthetic
 FPHA-format data"), so that the FPHA loader reads it unchanged.
 
     <out>/Video_files/Subject_k/<action>/<seq>/color/color_%04d.jpeg

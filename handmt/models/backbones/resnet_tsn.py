@@ -1,4 +1,4 @@
-"""ResNet run per frame: TSN, TSM, ACTION-Net and TEA from one file (DESIGN.md, "ACTION
+"""ResNet run per frame: TSN, TSM, ACTION-Net and TEA from one file (docs/design.md, "ACTION
 module and temporal shift"; the MSD paper, sections III-B and III-D).
 
 A timm ResNet in `features_only` mode runs on every frame of (B, T, C, H, W) clips as one

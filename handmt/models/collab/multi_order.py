@@ -1,5 +1,5 @@
 """Multi-order multi-stream feature analysis (collaborative paper, section 3.2, Fig. 2, eq. 1-4;
-DESIGN.md, "Collaborative pose and gesture").
+docs/design.md, "Collaborative pose and gesture").
 
 A building block of the collaborative head, not a head itself. From the zero-order per-joint
 features Zo of a clip it derives the first-order (velocity, eq. 2) and second-order
@@ -10,7 +10,7 @@ first-order slow and fast, second-order slow and fast: five in all.
 
 Choices the paper leaves open:
 - Ends: eq. 2 needs the previous frame and eq. 4 both neighbours, so Fo is zero at the first frame
-  and So at the first and the last frame (DESIGN.md: "zero at the sequence ends").
+  and So at the first and the last frame (docs/design.md: "zero at the sequence ends").
 - FD per frame or per clip (`fd`). Section 3.2 computes FD from order features shaped
   N x C x H x W, one frame's: `fd: frame` takes the L2 norm over each joint's channels and pixels
   at every frame, so the streams carry when each joint moves (at the zeroed end frames all FDs

@@ -1,4 +1,4 @@
-"""The multi-scale relation module (collaborative paper, section 3.3, Fig. 3; DESIGN.md,
+"""The multi-scale relation module (collaborative paper, section 3.3, Fig. 3; docs/design.md,
 "Collaborative pose and gesture").
 
 A building block of the collaborative head, run on each stream of the multi-order module. The

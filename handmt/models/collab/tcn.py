@@ -1,6 +1,6 @@
 """A small temporal convolutional network: the gesture classifier on the level-3 hand features of
 the multi-scale relation module (collaborative paper, section 3.3 and Fig. 3: "recognize gesture
-class y at the Level-3 using TCN"; DESIGN.md, "Collaborative pose and gesture").
+class y at the Level-3 using TCN"; docs/design.md, "Collaborative pose and gesture").
 
 The paper gives no architecture. Here: a 1x1 conv to `hidden` channels, then `layers` residual
 blocks x + ReLU(BN(Conv1d_k(x))) with "same" padding (the clip keeps its length, the residual path

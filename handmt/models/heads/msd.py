@@ -1,4 +1,4 @@
-"""The Multi-Scale Decoder (MSD paper, sections III-C to III-E, Fig. 3; DESIGN.md, "MSD").
+"""The Multi-Scale Decoder (MSD paper, sections III-C to III-E, Fig. 3; docs/design.md, "MSD").
 
 Two removable decoders regress depth frames from the RGB recognizer's features, so that the
 backbone learns where the hand is; `auxiliary = True`, so `HandModel.deploy()` drops them and the
@@ -15,7 +15,7 @@ depth frames directly with MSE (eq. 4-5) and names no output activation.
 
 Parameters with ResNet-50: global 8,652,417 (2048*256*16 + 256*64*16 + 64*16 + 1 output bias,
 BatchNorms 2*(256 + 64)), local 33,345 (64*32*16 + 32*16 + 1, BatchNorm 2*32): 8,685,762 in all.
-The paper says 8.5M (section IV-C) but gives no hidden widths; with DESIGN.md's 256 and 64 the
+The paper says 8.5M (section IV-C) but gives no hidden widths; with docs/design.md's 256 and 64 the
 first global layer (2048 x 256 x 4 x 4) alone holds 8.39M and the total is 2% above that figure.
 """
 

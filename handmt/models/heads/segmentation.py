@@ -1,5 +1,5 @@
 """Hand segmentation: per-frame hand-mask logits from one backbone feature, upsampled to the
-input size (DESIGN.md, "Data contract": `mask`; issue 16).
+input size (docs/design.md, "Data contract": `mask`; issue 16).
 
 None of the three papers segments the hand with a mask label (the MSD paper's decoders regress
 depth, `msd.py`), so this head is the plainest fully convolutional one (Long et al., CVPR 2015):

@@ -1,4 +1,4 @@
-"""Blocks shared by several models (DESIGN.md, Principles)."""
+"""Blocks shared by several models (docs/design.md, Principles)."""
 
 from .action import Action
 from .tea import MotionExcitation, TEABottleneck

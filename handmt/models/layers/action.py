@@ -1,5 +1,5 @@
 """The ACTION module (Wang et al., "ACTION-Net: Multipath Excitation for Action Recognition",
-CVPR 2021), as the MSD paper uses it (section III-B, Fig. 2; DESIGN.md, "ACTION module and
+CVPR 2021), as the MSD paper uses it (section III-B, Fig. 2; docs/design.md, "ACTION module and
 temporal shift").
 
 The frames are shifted by the learnable temporal shift, then three excitation paths each compute

@@ -1,4 +1,5 @@
-"""Temporal shift for 2D networks run per frame (DESIGN.md, "ACTION module and temporal shift").
+"""Temporal shift for 2D networks run per frame (docs/design.md, "ACTION module and temporal
+shift").
 
 TSM (Lin et al., ICCV 2019) moves a fold of C // 8 channels of every frame to the previous frame
 and the next fold to the following frame, zero-padded at the clip ends, so a per-frame 2D

@@ -87,6 +87,14 @@ def dataset_root(data):
     return ensure_fpha(**(data.get("synthetic") or {}))
 
 
+def training_transform(data, augment):
+    """The training transform of the `data` section with the arguments `augment` (a mapping of
+    `data.augment`'s kind): skeleton augmentation for joints, the clip pipeline otherwise."""
+    if skeleton_only(data):
+        return SkeletonTransform(**augment)
+    return build_train_transform(size=data.get("size", 224), **augment)
+
+
 def build_dataset(data, split, clips=1, crops=1, size=None):
     """The dataset of one split; training clips get the `augment` transform; `size` replaces
     `data.size` (a test resolution above the training one)."""
@@ -97,8 +105,7 @@ def build_dataset(data, split, clips=1, crops=1, size=None):
     fn = DATASETS.get(data["name"], "data.name")
     transform = None
     if split == "train" and data.get("augment") is not None:
-        transform = (SkeletonTransform(**data["augment"]) if skeleton_only(data) else
-                     build_train_transform(size=kwargs.get("size", 224), **data["augment"]))
+        transform = training_transform(data, data["augment"])
     cache_dir = str(cache_home() / "clips") if data.get("cache", False) else None
     dataset = fn(root=str(root), split=split, transform=transform, cache_dir=cache_dir,
                  clips=clips, crops=crops, **kwargs)

@@ -21,8 +21,9 @@ OWN_LOGITS = "logits_"  # views' key prefix of each modality's own logits
 
 
 def to_device(batch, device):
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
-            for k, v in batch.items()}
+    """The batch's tensors on `device` (nested batches too: semi-supervised strong views)."""
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else
+            to_device(v, device) if isinstance(v, dict) else v for k, v in batch.items()}
 
 
 def view_results(prediction, batch):

@@ -3,9 +3,11 @@
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..data.factory import augmentation
 from ..errors import ConfigError
 from ..registry import check_arguments
 from .optim import OPTIMIZERS, SCHEDULES
+from .semi import SemiOptions
 
 
 @dataclass
@@ -29,6 +31,8 @@ class TrainOptions:
     compile: bool = False
     device: str | None = None
     accumulate: int = 1
+    # semi-supervised training on the unlabelled videos (semi.py, SemiOptions); null: off
+    semi: dict | None = None
 
 
 @dataclass
@@ -65,6 +69,12 @@ def check_config(cfg, train_path="train", eval_path="eval"):
                     optimizer=None, epochs=None)
     check_arguments(EvalOptions, cfg.get(eval_path) or {}, eval_path)
     check_bounds(EvalOptions, cfg.get(eval_path) or {}, eval_path)
+    semi = train.get("semi")
+    if semi is not None:
+        check_arguments(SemiOptions, semi, f"{train_path}.semi")
+        fn, provided = augmentation(cfg.get("data") or {})
+        check_arguments(fn, semi.get("augment") or {}, f"{train_path}.semi.augment",
+                        provided=provided)
 
 
 def train_options(cfg):

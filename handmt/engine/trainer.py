@@ -56,6 +56,7 @@ from .checkpoint import load_checkpoint, load_model_state, rng_state, save_check
 from .evaluate import evaluate, to_device
 from .optim import OPTIMIZERS, SCHEDULES
 from .options import TrainOptions, eval_options, train_options
+from .semi import SemiOptions, fixmatch_loss, paired_views
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -242,6 +243,8 @@ class Run:
     opts: TrainOptions
     device: torch.device
     progress: bool  # progress bars (rank 0's)
+    semi: SemiOptions | None = None  # train.semi: FixMatch on the unlabelled videos
+    epoch: int = 0  # the epoch being trained
 
 
 def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_after=None,
@@ -268,6 +271,11 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
     seed_everything(opts.seed + distributed.rank())
     run, start_epoch, records = start_run(cfg, opts, device, out_dir, resume, force, progress)
     train_set, val_set = run_datasets(cfg, eval_opts.split, train_set, val_set)
+    if run.semi is not None:
+        if distributed.world_size() > 1:
+            raise ConfigError("train.semi", "semi-supervised training runs in one process "
+                              "(its strong views bypass DistributedDataParallel)")
+        train_set = paired_views(train_set, cfg["data"], run.semi)
     loader, sampler = training_loader(train_set, opts)
     if distributed.is_main():  # written once every check has passed
         with atomic_write(out_dir / CONFIG) as temp:
@@ -304,7 +312,8 @@ def start_run(cfg, opts, device, out_dir, resume, force, progress):
     if opts.compile:
         net = torch.compile(net)
     scaler = torch.amp.GradScaler(device.type, enabled=opts.amp == "fp16")
-    run = Run(model, net, optimizer, scheduler, scaler, opts, device, progress)
+    semi = SemiOptions(**opts.semi) if opts.semi is not None else None
+    run = Run(model, net, optimizer, scheduler, scaler, opts, device, progress, semi)
     return run, start_epoch, records
 
 
@@ -361,6 +370,7 @@ def train_epoch(run, loader, sampler, epoch):
     """One epoch of training; its record: epoch (from 1), lr, mean losses `train_{name}` over
     every rank's steps. The schedule steps at its end."""
     run.net.train()
+    run.epoch = epoch
     run.model.set_epoch(epoch)  # e.g. MTUT's SSA starts at ssa.start_epoch
     if sampler is not None:
         sampler.set_epoch(epoch)  # a new shuffle every epoch, the same on every rank
@@ -386,7 +396,13 @@ def train_step(run, batch, step, steps):
     opts, amp = run.opts, AMP[run.opts.amp]
     with torch.autocast(run.device.type, dtype=amp, enabled=amp is not None):
         outputs = run.net(batch)
+        semi = None
+        if run.semi is not None and run.epoch >= run.semi.start_epoch:
+            semi = fixmatch_loss(run.model, batch, run.semi)
     losses = run.model.losses(float32(outputs), batch)
+    if semi is not None:
+        losses["semi"] = semi
+        losses["total"] = losses["total"] + semi
     # this optimizer step sums the gradients of batches first .. first + group - 1
     # (`accumulate` of them, fewer at the epoch's end)
     first = step - step % opts.accumulate

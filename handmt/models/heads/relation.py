@@ -115,8 +115,9 @@ def zero_map(channels):
 
 
 def channel_map(linear, x):
-    """A Linear over the channels, dim 3 of (B, T, N, C, h, w): a 1x1 conv of every node."""
-    return linear(x.movedim(3, -1)).movedim(-1, 3)
+    """A Linear over the channels, dim 3 of (B, T, N, C, h, w): a 1x1 conv of every node
+    (explicit permutations: ONNX rejects movedim's negative ones)."""
+    return linear(x.permute(0, 1, 2, 4, 5, 3)).permute(0, 1, 2, 5, 3, 4)
 
 
 class MultiScaleRelation(nn.Module):

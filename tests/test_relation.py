@@ -75,9 +75,11 @@ def test_relation_and_refinement_by_hand():
     e = math.e
     expected = torch.tensor([[1 / (1 + e), e / (1 + e)], [1 / (1 + e**2), e**2 / (1 + e**2)]])
     assert torch.allclose(block.relation(x)[0, 0], expected)
-    # (X + R X) / 2 on the full maps
+    # X + W (R X) on the full maps; W starts at zero (the identity block), here W = I
+    assert torch.equal(block(x), x)
+    nn.init.eye_(block.out.weight)
     mixed = expected @ x[0, 0, :, 0, 0]
-    assert torch.allclose(block(x)[0, 0, :, 0, 0], (x[0, 0, :, 0, 0] + mixed) / 2)
+    assert torch.allclose(block(x)[0, 0, :, 0, 0], x[0, 0, :, 0, 0] + mixed)
 
 
 def test_relation_rows_sum_to_one():
@@ -89,17 +91,22 @@ def test_relation_rows_sum_to_one():
     assert torch.allclose(relation.sum(dim=-1), torch.ones(2, 3, 21))
 
 
-def test_equal_joints_pass_through_unchanged():
+def test_module_starts_as_the_identity():
+    # the output maps start at zero: the joints pass unchanged; the hand is the parts' mean
     torch.manual_seed(0)
-    x = torch.randn(2, 3, 1, 4, 5, 5).expand(2, 3, 21, 4, 5, 5)
+    x = torch.randn(2, 3, 21, 4, 5, 5)
     refined, hand_feature = MultiScaleRelation(4)(x)
-    assert torch.allclose(refined, x, atol=1e-6)
-    assert torch.allclose(hand_feature, x[:, :, 0].mean(dim=(-2, -1)), atol=1e-6)
+    assert torch.equal(refined, x)
+    parts = torch.stack([x[:, :, list(group)].mean(dim=2) for group in hand.PART_GROUPS], dim=2)
+    assert torch.allclose(hand_feature, parts.mean(dim=(2, -2, -1)), atol=1e-6)
 
 
 def test_shapes_gradients_and_mixing():
     torch.manual_seed(0)
     module = MultiScaleRelation(4, embed_channels=3)
+    for name, parameter in module.named_parameters():  # trained output maps: no longer zero
+        if ".theta." not in f".{name}" and ".phi." not in f".{name}":
+            nn.init.normal_(parameter)
     x = torch.randn(2, 3, 21, 4, 5, 5, requires_grad=True)
     refined, hand_feature = module(x)
     assert refined.shape == x.shape and hand_feature.shape == (2, 3, 4)

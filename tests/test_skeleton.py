@@ -234,11 +234,11 @@ def test_per_frame_feature_difference_follows_when_each_joint_moves():
 @needs_dev
 def test_full_skeleton_model_learns_real_gestures(tmp_path):
     """The full model (multi-order + multi-scale) trained on the development split's 344
-    sequences reaches >= 85 % top-1 on its 256 test sequences (chance 2.2 %; the plain
-    temporal-conv reference of the issue: 88.7 %)."""
+    sequences reaches >= 86 % top-1 on its 256 test sequences (chance 2.2 %; measured 87.1-88.7 %
+    over 3 seeds, 87.1 with this seed; the plain temporal-conv reference: 90.2 %)."""
     from handmt.engine.trainer import train
 
     cfg = handmt.load_config(CONFIG, [f"data.root={DEV}", "train.tensorboard=false"])
     record = train(cfg, tmp_path, progress=False)
-    assert record["val_top1"] >= 0.85, record
+    assert record["val_top1"] >= 0.86, record
     assert build_dataset(cfg["data"], "test").num_classes == 45

@@ -15,9 +15,11 @@ Choices the paper leaves open:
   rather than on full N x CHW maps; it then mixes the full maps. A 1x1 conv commutes with the
   spatial mean, so only the product differs from the paper's, and it costs N^2 C instead of
   N^2 CHW per frame: this runs on CPU.
-- Refinement and skip connections average, X' = (X + R X) / 2 and (level + upsampled) / 2: the
-  rows of R sum to 1, so every step is an average of node features and the output keeps the
-  input's scale (a hand whose joints all carry the same features passes through unchanged).
+- Refinement and skip connections are residual, as in a non-local block: X' = X + W (R X) and
+  level + W (upsampled parent), each W a 1x1 conv that starts at zero, so the module starts as
+  the identity and learns how much each joint takes from the others and from its part and the
+  hand. Averaging them instead (X + R X) / 2 blurs every joint into its part and the hand with
+  no way back: on the real FPHA skeletons it cost 4 points (docs/collaborative.md).
 - Level 3 has no relation: the softmax over a single node is identically 1.
 """
 
@@ -83,7 +85,8 @@ def node_upsample(x, groups, num_children):
 
 class RelationBlock(nn.Module):
     """One level's relation: nodes (B, T, N, C, h, w) -> refined nodes of the same shape,
-    (X + R X) / 2 with R = softmax(theta(X) phi(X)^T / sqrt(E)) over the nodes, per frame."""
+    X + W (R X) with R = softmax(theta(X) phi(X)^T / sqrt(E)) over the nodes, per frame, and W
+    a 1x1 conv starting at zero (a non-local block: the level starts as the identity)."""
 
     def __init__(self, channels, embed_channels=None):
         super().__init__()
@@ -91,6 +94,7 @@ class RelationBlock(nn.Module):
         # 1x1 convs on pooled descriptors, i.e. linear maps of their C channels.
         self.theta = nn.Linear(channels, self.embed_channels)
         self.phi = nn.Linear(channels, self.embed_channels)
+        self.out = zero_map(channels)
 
     def relation(self, x):
         """(B, T, N, N): R[i, j] is how much node i takes from node j; rows sum to 1."""
@@ -99,18 +103,29 @@ class RelationBlock(nn.Module):
         return (affinity / math.sqrt(self.embed_channels)).softmax(dim=-1)
 
     def forward(self, x):
-        # (X + R X) / 2 = ((I + R) / 2) X: one product of the full maps instead of three passes
-        relation = self.relation(x)
-        eye = torch.eye(relation.shape[-1], dtype=relation.dtype, device=relation.device)
-        return mix_nodes((relation + eye) / 2, x)
+        return x + channel_map(self.out, mix_nodes(self.relation(x), x))
+
+
+def zero_map(channels):
+    """A 1x1 conv of `channels` (a Linear over dim 3 by `channel_map`) whose weights start at 0."""
+    linear = nn.Linear(channels, channels)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def channel_map(linear, x):
+    """A Linear over the channels, dim 3 of (B, T, N, C, h, w): a 1x1 conv of every node
+    (explicit permutations: ONNX rejects movedim's negative ones)."""
+    return linear(x.permute(0, 1, 2, 4, 5, 3)).permute(0, 1, 2, 5, 3, 4)
 
 
 class MultiScaleRelation(nn.Module):
     """Joint features (B, T, 21, C, h, w) -> (refined (B, T, 21, C, h, w), hand (B, T, C)).
 
     Up: level-1 relation on the joints, structure pooling to palm + fingers, level-2 relation,
-    pooling to the hand (level 3). Down: the hand is copied to the six parts and averaged with
-    them, the parts to their joints and averaged with them (Fig. 3's skip connections). `hand` is
+    pooling to the hand (level 3). Down: the hand is copied to the six parts and added to them
+    through a 1x1 conv, the parts to their joints likewise (Fig. 3's skip connections). `hand` is
     the level-3 node averaged over space, the TCN's input.
     """
 
@@ -118,6 +133,7 @@ class MultiScaleRelation(nn.Module):
         super().__init__()
         self.joint_relation = RelationBlock(channels, embed_channels)
         self.part_relation = RelationBlock(channels, embed_channels)
+        self.hand_to_parts, self.parts_to_joints = zero_map(channels), zero_map(channels)
 
     def forward(self, x):
         if x.shape[2] != NUM_JOINTS:
@@ -126,6 +142,8 @@ class MultiScaleRelation(nn.Module):
         joints = self.joint_relation(x)
         parts = self.part_relation(structure_pool(joints, PART_GROUPS))
         hand = structure_pool(parts, HAND_GROUPS)
-        parts = (parts + node_upsample(hand, HAND_GROUPS, len(PART_GROUPS))) / 2
-        joints = (joints + node_upsample(parts, PART_GROUPS, NUM_JOINTS)) / 2
+        parts = parts + channel_map(self.hand_to_parts,
+                                    node_upsample(hand, HAND_GROUPS, len(PART_GROUPS)))
+        joints = joints + channel_map(self.parts_to_joints,
+                                      node_upsample(parts, PART_GROUPS, NUM_JOINTS))
         return joints, spatial_mean(hand[:, :, 0])

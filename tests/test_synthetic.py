@@ -187,6 +187,26 @@ def test_class_table():
             gesture_classes(bad)
 
 
+def test_a_list_picks_classes_by_name_or_id_in_its_order():
+    table = gesture_classes(["victory", 2, "close_then_open_index"])
+    assert [c.name for c in table] == ["victory", "tap_index", "close_then_open_index"]
+    for bad, message in ((["victory", "wink"], "'wink' is neither a class name"),
+                         ([0, 95], "95 is neither"), ([True, 2], "True is neither"),
+                         (["tap_index", 2], "at least 2 distinct classes"),
+                         (["victory"], "at least 2 distinct classes")):
+        with pytest.raises(ValueError, match=message):
+            gesture_classes(bad)
+
+
+def test_a_set_of_chosen_classes_labels_them_in_the_list_order(tmp_path):
+    root = generate_fpha(tmp_path / "fpha", **{**TINY, "classes": ["tap_index", "victory"],
+                                               "subjects": 1, "frames": 2})
+    split = read_split(root / "data_split_action_recognition.txt")
+    train, test = split["train"], split["test"]
+    assert train == [("Subject_1/tap_index/1", 0), ("Subject_1/victory/1", 1)]
+    assert test == [("Subject_1/tap_index/2", 0), ("Subject_1/victory/2", 1)]
+
+
 def test_ensure_fpha_generates_once_per_arguments(tmp_path, monkeypatch):
     first = ensure_fpha(tmp_path, **TINY)
     assert first.parent == tmp_path and first.name.startswith("synthetic-fpha-")

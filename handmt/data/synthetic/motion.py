@@ -12,7 +12,8 @@ The classes are built to separate methods: a per-frame model that averages frame
 from a double tap (same poses, other rhythm) nor, only partly, speed profiles of one path; small
 taps need fine finger articulation; wrist trajectories differ only in direction.
 
-Class table (`gesture_classes(45)`, the default; `classes=N` takes the first N rows):
+Class table (`gesture_classes(45)`, the default; `classes=N` takes the first N rows, a list of
+names or ids those rows, labelled in the list's order):
 
 | id | name | program | variant |
 |---|---|---|---|
@@ -168,11 +169,26 @@ CLASS_CATALOGUE = BASE_CLASSES + EXTRA_CLASSES
 
 
 def gesture_classes(classes=45):
-    """The first `classes` rows of the class table (module docstring)."""
-    if not 2 <= classes <= len(CLASS_CATALOGUE):
-        raise ValueError(f"classes={classes}: the synthetic generator has 2 to "
-                         f"{len(CLASS_CATALOGUE)} gesture classes")
-    return CLASS_CATALOGUE[:classes]
+    """The gesture classes of a set, labelled 0, 1, ... in this order: an int N takes the first N
+    rows of the class table (module docstring), a list the rows it names (class names or ids)."""
+    if isinstance(classes, int):
+        if not 2 <= classes <= len(CLASS_CATALOGUE):
+            raise ValueError(f"classes={classes}: the synthetic generator has 2 to "
+                             f"{len(CLASS_CATALOGUE)} gesture classes")
+        return CLASS_CATALOGUE[:classes]
+    ids = {cls.name: i for i, cls in enumerate(CLASS_CATALOGUE)}
+    table = []
+    for item in classes:
+        if item in ids:
+            table.append(CLASS_CATALOGUE[ids[item]])
+        elif type(item) is int and 0 <= item < len(CLASS_CATALOGUE):  # not a bool
+            table.append(CLASS_CATALOGUE[item])
+        else:
+            raise ValueError(f"classes: {item!r} is neither a class name of the synthetic "
+                             f"generator nor an id 0..{len(CLASS_CATALOGUE) - 1}")
+    if len({cls.name for cls in table}) != len(table) or len(table) < 2:
+        raise ValueError(f"classes={classes}: a list needs at least 2 distinct classes")
+    return table
 
 
 @dataclass

@@ -103,15 +103,16 @@ def _single_threaded():
     cv2.setNumThreads(1)  # the workers already fill the cores
 
 
-def generate_fpha(out, *, classes: int = NUM_CLASSES, subjects: int = 6, seqs: int = 2,
+def generate_fpha(out, *, classes: int | list = NUM_CLASSES, subjects: int = 6, seqs: int = 2,
                   frames: int = 32, size: int = 320, seed: int = 0, workers: int = 2,
                   progress: bool = True) -> Path:
     """Generate the synthetic FPHA-format set at `out` and return its path.
 
-    `classes` gesture classes (the table in `motion`), `subjects` hands, `seqs` sequences per
-    (subject, class), each exactly `frames` frames long, colour `size` px wide. Split: within
-    every (subject, class) odd sequences train and even ones test; with seqs=1, subjects
-    alternate within every class. Same arguments, same files (whatever `workers`)."""
+    `classes` gesture classes (`motion.gesture_classes`: a count, or a list of class names or
+    ids), `subjects` hands, `seqs` sequences per (subject, class), each exactly `frames` frames
+    long, colour `size` px wide. Split: within every (subject, class) odd sequences train and
+    even ones test; with seqs=1, subjects alternate within every class. Same arguments, same
+    files (whatever `workers`)."""
     table = gesture_classes(classes)
     for name, value, low in (("subjects", subjects, 1), ("seqs", seqs, 1), ("frames", frames, 2),
                              ("size", size, 64), ("workers", workers, 1)):
@@ -122,7 +123,7 @@ def generate_fpha(out, *, classes: int = NUM_CLASSES, subjects: int = 6, seqs: i
                          "subjects >= 2")
     camera = synthetic_camera(size)
     videos = [(subject, label, seq) for subject in range(1, subjects + 1)
-              for label in range(classes) for seq in range(1, seqs + 1)]
+              for label in range(len(table)) for seq in range(1, seqs + 1)]
 
     def in_training(subject, label, seq):
         return (subject + label) % 2 == 1 if seqs == 1 else seq % 2 == 1
@@ -245,15 +246,16 @@ def ensure_fpha(cache_root=None, **generate_kwargs) -> Path:
 
 
 def render_fpha_video(out, *, label: int = 0, subject: int = 1, seq: int = 1,
-                      classes: int = NUM_CLASSES, frames: int = 32, size: int = 320, seed: int = 0,
-                      fps: float = 30.0) -> Path:
+                      classes: int | list = NUM_CLASSES, frames: int = 32, size: int = 320,
+                      seed: int = 0, fps: float = 30.0) -> Path:
     """Write the colour frames of one synthetic sequence as an MP4 file (mp4v) at `out`: the
     sequence Subject_<subject>/<class `label`>/<seq> of `generate_fpha` with the same classes,
     frames, size and seed (a `seq` past the set's `seqs` is one it does not hold). A whole-frame
     video with no annotation, the input of `handmt predict`."""
     table = gesture_classes(classes)
-    if not 0 <= label < classes:
-        raise ValueError(f"render_fpha_video: label={label}, the set has classes 0..{classes - 1}")
+    if not 0 <= label < len(table):
+        raise ValueError(f"render_fpha_video: label={label}, the set has classes "
+                         f"0..{len(table) - 1}")
     for name, value, low in (("subject", subject, 1), ("seq", seq, 1), ("frames", frames, 2),
                              ("size", size, 64)):
         if value < low:

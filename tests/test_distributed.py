@@ -49,6 +49,7 @@ class Clips(Dataset):
         g = torch.Generator().manual_seed(0)
         self.num_classes = classes
         self.labels = torch.arange(n) % classes
+        self.pose_available = torch.zeros(n, dtype=torch.bool)
         self.clips = torch.rand(n, 2, 3, 8, 8, generator=g)
         for i, label in enumerate(self.labels):
             self.clips[i, :, label] += 1.0

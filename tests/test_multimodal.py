@@ -286,6 +286,8 @@ class Clips(torch.utils.data.Dataset):
 
     def __init__(self, n):
         self.batch = tiny_batch(n, size=32)
+        self.labels = self.batch["label"]
+        self.pose_available = torch.zeros(n, dtype=torch.bool)
 
     def __len__(self):
         return len(self.batch["label"])

@@ -22,6 +22,7 @@ class ToyClips(Dataset):
         self.unlabelled = set(unlabelled)
         self.num_classes = classes
         self.classes = [str(c) for c in range(classes)]
+        self.pose_available = torch.zeros(n, dtype=torch.bool)  # no pose labels
 
     def __len__(self):
         return len(self.labels)

@@ -5,18 +5,16 @@ arguments}: `root: null` means the synthetic FPHA-format set described by `synth
 once into cache_home()), `augment` configures the training clip augmentation, `cache: true` keeps
 decoded clips in an HDF5 file under cache_home()/clips, and `withhold: [{task, keep_fraction,
 seed}, ...]` hides labels of the training split (weak supervision, `withhold.withhold`);
-`labels: FILE.csv` overrides the labels of listed videos (labels.py). A build prints one line
-of how many videos have each label.
+`labels: FILE.csv` overrides the labels of listed videos (labels.py).
 """
 
-import sys
 from pathlib import Path
 
 from ..errors import ConfigError, closest
 from ..registry import check_arguments
 from .base import DATASETS
 from .cache import cache_home
-from .labels import apply_labels, label_counts
+from .labels import apply_labels
 from .skeleton import SkeletonTransform, normalize_skeleton
 from .synthetic import ensure_fpha, generate_fpha
 from .transforms import build_train_transform
@@ -116,6 +114,5 @@ def build_dataset(data, split, clips=1, crops=1, size=None):
         dataset = apply_labels(dataset, labels)
     for rule in (data.get("withhold") or []) if split == "train" else []:
         dataset = withhold(dataset, **rule)
-    print(f"{data['name']} {split}: {label_counts(dataset)}", file=sys.stderr)
     return dataset
 

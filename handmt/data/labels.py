@@ -64,6 +64,7 @@ def apply_labels(dataset, path):
 
 
 def label_counts(dataset):
-    """'N videos: G with a gesture label, P with pose': the one line a build reports."""
-    return (f"{len(dataset.videos)} videos: {int((np.asarray(dataset.labels) >= 0).sum())} with a "
+    """'N videos: G with a gesture label, P with pose' of a dataset's per-video `labels` and
+    `pose_available`: the line the trainer prints for each set it uses."""
+    return (f"{len(dataset.labels)} videos: {int((np.asarray(dataset.labels) >= 0).sum())} with a "
             f"gesture label, {int(np.asarray(dataset.pose_available).sum())} with pose")

@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write, remove_stale_temps
 from ..data import build_dataset
+from ..data.labels import label_counts
 from ..errors import ConfigError
 from ..models import build
 from . import distributed
@@ -255,8 +256,8 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
     `resume` continues the run in `out_dir` (`force`: even with another config); `overwrite`
     replaces a run there. `stop_after` ends this run after that many epochs (a time-sliced job
     continued later with `resume=True`). `train_set` / `val_set` default to the config's dataset
-    splits (a dataset passed in declares `num_classes`); pass `val_set=False` to skip
-    validation."""
+    splits (a dataset passed in declares `num_classes` and per-video `labels` and
+    `pose_available`, as data.base.ClipDataset does); pass `val_set=False` to skip validation."""
     if resume and overwrite:
         raise ValueError("--resume continues the run, --overwrite replaces it: give one")
     if force and not resume:
@@ -347,6 +348,10 @@ def run_datasets(cfg, split, train_set, val_set):
             val_set = build_dataset(cfg["data"], split)
     check_class_counts(cfg, {"training": train_set,
                              **({split: val_set} if val_set is not False else {})})
+    if distributed.is_main():  # what is labelled, once the sets are accepted
+        for name, dataset in (("train", train_set), (split, val_set)):
+            if dataset is not False:
+                print(f"handmt: {name} set: {label_counts(dataset)}", file=sys.stderr)
     return train_set, val_set
 
 

@@ -24,9 +24,18 @@ from .frames import Probe
 from .sampling import build_sampler
 from .transforms import to_tensors
 
-__all__ = ["DATASETS", "ClipDataset", "Listed", "Sample", "annotation_lines", "gesture_label"]
+__all__ = ["DATASETS", "ClipDataset", "Listed", "Sample", "annotation_lines", "gesture_label",
+           "register_dataset"]
 
 DATASETS = Registry("dataset")
+
+
+def register_dataset(name):
+    """Register a dataset class under `name`, which it keeps as NAME (cache keys, messages)."""
+    def decorator(cls):
+        cls.NAME = name
+        return DATASETS.register(name)(cls)
+    return decorator
 
 FRAME_MODALITIES = ("rgb", "depth", "mask", "flow")  # read from frame files (flow from rgb)
 # the data contract's keys with one entry per frame: zero frames (padded sampling) get zeros
@@ -100,7 +109,8 @@ class ClipDataset(Dataset):
     ValueError). With the cache, a sample with a bad frame is skipped the same way. `labels` (-1 =
     unknown), `pose_available` and `mask_available` are per sample; `withhold` edits them.
 
-    Subclasses set NAME, MODALITIES, SPLITS, HAS_POSE, `num_classes` and `classes`, and implement
+    Subclasses are registered with `register_dataset` (which sets NAME), set MODALITIES, SPLITS,
+    HAS_POSE, `num_classes` and `classes`, and implement
     `list_samples`, `read_stream` and `view` (and `read_pose` when HAS_POSE).
     """
 

@@ -20,7 +20,7 @@ base.ClipDataset's.
 import re
 from typing import Literal
 
-from .base import DATASETS, Listed, annotation_lines, gesture_label
+from .base import Listed, annotation_lines, gesture_label, register_dataset
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -76,13 +76,11 @@ def numbered(folder, prefix, suffix=""):
     return found
 
 
-@DATASETS.register("egogesture")
+@register_dataset("egogesture")
 class EgoGestureDataset(GestureDataset):
     """EgoGesture gestures as the data contract's dicts (module docstring; video.py)."""
 
-    NAME = "egogesture"
     NUM_CLASSES = NUM_CLASSES
-    SPLITS = ("train", "val", "test")
 
     def __init__(self, root: str, split: Literal["train", "val", "test"] = "train",
                  num_frames: int = 8, size: int = 224,

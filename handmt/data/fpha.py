@@ -20,7 +20,14 @@ import torch
 
 from ..geometry import project
 from ..hand import NUM_JOINTS
-from .base import DATASETS, ClipDataset, Listed, Sample, annotation_lines, gesture_label
+from .base import (
+    ClipDataset,
+    Listed,
+    Sample,
+    annotation_lines,
+    gesture_label,
+    register_dataset,
+)
 from .camera import CAMERA_FILE, FPHACamera
 from .frames import BadFrame, Counted, FrameSource, decode_image
 from .skeleton import normalize_skeleton, resample
@@ -195,7 +202,7 @@ class Video(Sample):
     K: np.ndarray | None  # (3, 3) intrinsics of the network input (None: skeleton-only)
 
 
-@DATASETS.register("fpha")
+@register_dataset("fpha")
 class FPHADataset(ClipDataset):
     """Clips of FPHA-layout videos as the data contract's dicts (base.ClipDataset; docs/design.md).
 
@@ -206,7 +213,6 @@ class FPHADataset(ClipDataset):
     carries `mask_valid` (T,) bool.
     """
 
-    NAME = "fpha"
     MODALITIES = ("rgb", "depth", "flow", "mask", "joints")
     HAS_POSE = True
     LABELS = ("gesture", "pose")  # a gesture per video, 2D and 3D joints per frame

@@ -13,7 +13,7 @@ Everything else (sampling, crops, depth scaling, defects) is video.GestureDatase
 base.ClipDataset's.
 """
 
-from .base import DATASETS, Listed, annotation_lines, gesture_label
+from .base import Listed, annotation_lines, gesture_label, register_dataset
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -44,13 +44,11 @@ def read_list(path):
     return entries
 
 
-@DATASETS.register("isogd")
+@register_dataset("isogd")
 class IsoGDDataset(GestureDataset):
     """IsoGD videos as the data contract's dicts (module docstring; video.py)."""
 
-    NAME = "isogd"
     NUM_CLASSES = NUM_CLASSES
-    SPLITS = ("train", "val", "test")
 
     def list_samples(self):
         path = self.root / LIST_FILES[self.split]

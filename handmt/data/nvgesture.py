@@ -18,7 +18,7 @@ Everything else (sampling, crops, depth scaling, defects) is video.GestureDatase
 base.ClipDataset's.
 """
 
-from .base import DATASETS, Listed, annotation_lines, gesture_label
+from .base import Listed, annotation_lines, gesture_label, register_dataset
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -65,11 +65,10 @@ def read_list(path):
     return entries
 
 
-@DATASETS.register("nvgesture")
+@register_dataset("nvgesture")
 class NVGestureDataset(GestureDataset):
     """NVGesture videos as the data contract's dicts (module docstring; video.py)."""
 
-    NAME = "nvgesture"
     NUM_CLASSES = NUM_CLASSES
     SPLITS = ("train", "test")
 

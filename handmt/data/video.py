@@ -1,6 +1,7 @@
 """`GestureDataset`: the base.ClipDataset of the gesture datasets without pose (EgoGesture,
 NVGesture, IsoGD, VIVA), whose frames come from OpenCV videos or numbered images
-(frames.FrameSource). A subclass sets NAME, NUM_CLASSES, SPLITS and lists its samples.
+(frames.FrameSource). A subclass is registered with `base.register_dataset`, sets NUM_CLASSES
+(and SPLITS where it has no val split) and lists its samples.
 
 Items: `rgb`, `depth`, `flow` (as asked; flow from rgb, flow.py), `label`, `video` and
 `pose_valid`, all False; no joints or K (docs/design.md, "Data contract").
@@ -29,6 +30,7 @@ class GestureDataset(ClipDataset):
     one of SPLITS."""
 
     NUM_CLASSES = 0
+    SPLITS = ("train", "val", "test")
     MODALITIES = ("rgb", "depth", "flow")
     LABELS = ("gesture",)  # no joint labels
 

@@ -26,7 +26,7 @@ defects) is video.GestureDataset's and base.ClipDataset's.
 import re
 from typing import Literal
 
-from .base import DATASETS, Listed
+from .base import Listed, register_dataset
 from .frames import FrameSource
 from .video import GestureDataset
 
@@ -50,12 +50,11 @@ def parse_name(path):
     return int(match[1]), int(match[2])
 
 
-@DATASETS.register("viva")
+@register_dataset("viva")
 class VIVADataset(GestureDataset):
     """VIVA videos of one split of one cross-subject fold as the data contract's dicts (module
     docstring; video.py)."""
 
-    NAME = "viva"
     NUM_CLASSES = NUM_CLASSES
     SPLITS = ("train", "test")
 

@@ -82,20 +82,21 @@ def test_missing_skeleton_is_kept_without_pose_or_skipped(tmp_path):
         FPHADataset(str(root), split="train", missing_pose="maybe")
 
 
-def test_labels_csv_errors_name_the_file_and_line(tmp_path):
+@pytest.mark.parametrize("text, message", [
+    ("video,class,pose\n", "labels.csv:1: expected the header video,gesture,pose"),
+    ("video,gesture,pose\na,x,1\n", "labels.csv:2: gesture 'x'"),
+    ("video,gesture,pose\na,1,maybe\n", "labels.csv:2: pose 'maybe'"),
+    ("video,gesture,pose\na,1,1\na,2,1\n", "labels.csv:3: video 'a' is listed twice"),
+])
+def test_labels_csv_errors_name_the_file_and_line(tmp_path, text, message):
     path = tmp_path / "labels.csv"
-    path.write_text("video,class,pose\n")
-    with pytest.raises(ValueError, match=r"labels.csv:1: expected the header video,gesture,pose"):
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
         read_labels(path)
-    path.write_text("video,gesture,pose\na,x,1\n")
-    with pytest.raises(ValueError, match=r"labels.csv:2: gesture 'x'"):
-        read_labels(path)
-    path.write_text("video,gesture,pose\na,1,maybe\n")
-    with pytest.raises(ValueError, match=r"labels.csv:2: pose 'maybe'"):
-        read_labels(path)
-    path.write_text("video,gesture,pose\na,1,1\na,2,1\n")
-    with pytest.raises(ValueError, match=r"labels.csv:3: video 'a' is listed twice"):
-        read_labels(path)
+
+
+def test_labels_beyond_the_classes_and_a_missing_csv_are_named(tmp_path):
+    path = tmp_path / "labels.csv"
     root = write_mini_fpha(tmp_path / "mini")
     dataset = FPHADataset(str(root), split="train", num_frames=4, size=32, modalities=["rgb"])
     path.write_text(f"video,gesture,pose\n{dataset.videos[0].name},9,1\n")

@@ -222,8 +222,9 @@ def render_fpha(skeletons, out, *, max_frames: int | None = None, size: int = 32
     info = {"generator_version": GENERATOR_VERSION, "rendered_from": str(root.resolve()),
             "arguments": dict(max_frames=max_frames, size=size, seed=seed),
             "frames": int(sum(len(joints) for _, _, joints in videos))}
-    job = partial(_render_real, camera=synthetic_camera(size), seed=seed)
-    return _write_set(out, videos, job, kept["train"], kept["test"], synthetic_camera(size), info,
+    camera = synthetic_camera(size)
+    job = partial(_render_real, camera=camera, seed=seed)
+    return _write_set(out, videos, job, kept["train"], kept["test"], camera, info,
                       workers=workers, progress=progress, desc="rendering FPHA skeletons")
 
 

@@ -1,6 +1,7 @@
 """The `handmt` command: synth | train | eval | export | predict.
 
-    handmt synth fpha --out DIR [--classes 45 --subjects 6 --seqs 2 --frames 32 --size 320 --seed 0]
+    handmt synth fpha --out DIR [--classes 45 --subjects 6 --seqs 2 --frames 32 --size 320 --seed 0
+                                 --background clutter|plain]
     handmt synth fpha --video FILE.mp4 [--label K] [same options]   one sequence as a video
     handmt train CONFIG [--out DIR] [--resume [--force] | --overwrite] [key=value ...]
     torchrun --nproc_per_node N -m handmt.cli train ...   the same on N processes (DDP)
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .data.synthetic.render import BACKGROUNDS
 
 
 def synth(args):
@@ -28,20 +30,21 @@ def synth(args):
             raise ValueError("--skeletons ROOT renders ROOT's sequences into --out DIR (and "
                              "takes no --video)")
         out = render_fpha(args.skeletons, args.out, max_frames=args.max_frames, size=args.size,
-                          seed=args.seed, workers=args.workers)
+                          seed=args.seed, background=args.background, workers=args.workers)
         print(f"wrote {out}")
         return
     if args.out is None and args.video is None:
         raise ValueError("give --out DIR (a dataset), --video FILE (one sequence) or both")
     if args.out is not None:
         out = generate_fpha(args.out, classes=args.classes, subjects=args.subjects,
-                            seqs=args.seqs, frames=args.frames, size=args.size, seed=args.seed)
+                            seqs=args.seqs, frames=args.frames, size=args.size, seed=args.seed,
+                            background=args.background)
         print(f"wrote {out}")
     if args.video is not None:
         # sequence seqs + 1 of subject 1: the set does not hold it
         out = render_fpha_video(args.video, label=args.label, subject=1, seq=args.seqs + 1,
                                 classes=args.classes, frames=args.frames, size=args.size,
-                                seed=args.seed)
+                                seed=args.seed, background=args.background)
         print(f"wrote {out}")
 
 
@@ -128,6 +131,8 @@ def parser():
     s.add_argument("--frames", type=int, default=32)
     s.add_argument("--size", type=int, default=320, help="colour image width in pixels")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--background", choices=BACKGROUNDS, default="clutter",
+                   help="a cluttered desk, or a plain wall (the hand is all there is to see)")
     s.add_argument("--video", help="also (or, without --out, only) write one sequence of class "
                    "--label as an MP4 file, a sequence the set does not hold (handmt predict's "
                    "input)")

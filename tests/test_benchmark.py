@@ -17,46 +17,60 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] and results["suite"] == "fpha"
-    assert "synthetic FPHA-format set" in results["data"]
-    assert set(results["tables"]) == {"gesture", "pose", "weak", "depth_supervision",
-                                      "multimodal", "segmentation"}
+    assert "synthetic FPHA-format set" in results["data"] and "background=plain" in results["data"]
+    assert set(results["tables"]) == {"gesture", "pose", "depth_supervision", "multimodal",
+                                      "segmentation"}
     rows = {row["method"]: row for row in results["rows"]}
     tsn = rows["TSN"]
-    # 6 classes x 3 subjects x 7 test sequences; top-1 is a count of those videos
-    assert tsn["videos"] == 126 and len(tsn["top1"]) == 1
-    assert round(tsn["top1_mean"] * 126, 6).is_integer()
-    # Chance is 1/6; the first classes pair each gesture with its reversal, which an
-    # order-less TSN cannot separate, so it cannot pass 60 %.
-    assert results["chance"] == pytest.approx(1 / 6) and 0 < tsn["top1_mean"] <= 0.6
+    # 6 classes x 3 subjects x 10 test sequences; top-1 is a count of those videos
+    assert tsn["videos"] == 180 and len(tsn["top1"]) == 1
+    assert round(tsn["top1_mean"] * 180, 6).is_integer()
     assert tsn["pose"] == [None]  # no pose head, no pose metrics
-    full = rows["+ 2 iterations (full)"]["pose"][0]
+    # Every trained gesture row learns: at least 3x chance (1/6), and above both floors.
+    assert results["chance"] == pytest.approx(1 / 6)
+    floors = {name: rows[name]["top1_mean"] for name in (
+        "floor: majority class", "floor: 1-NN on the ground-truth 2D joints")}
+    assert floors["floor: majority class"] == pytest.approx(1 / 6)  # balanced classes
+    gesture = {name: row["top1_mean"] for name, row in rows.items()
+               if row["top1_mean"] is not None and not name.startswith("floor")}
+    assert set(gesture) == {"TSN", "+ 2 iterations (full)", "ACTION + MSD",
+                            "RGB with SSA from depth (MTUT)", "depth with SSA from RGB (MTUT)",
+                            "fusion (MTUT)"}
+    # Known failure (README, issue 15): MTUT's RGB I3D does not learn this set (at chance, with
+    # or without SSA); its depth twin and their fusion do.
+    assert gesture.pop("RGB with SSA from depth (MTUT)") < 3 / 6
+    assert min(gesture.values()) >= 3 / 6, gesture
+    # the collaborative model's 3D pose beats the mean training pose at the true wrist
+    full, mean_pose = (rows[name]["pose"][0] for name in ("+ 2 iterations (full)",
+                                                          "floor: mean training pose"))
+    assert full["pck@20"] > mean_pose["pck@20"] and full["mpjpe"] < mean_pose["mpjpe"]
     # a PCK curve rises with the threshold and its AUC is its normalized area
     assert full["pck"] == sorted(full["pck"]) and 0 < full["auc"] < 1
-    assert full["frames"] == 126 * 8
+    assert full["frames"] == mean_pose["frames"] == 180 * 4
     # the MSD row tests the RGB recognizer alone; MTUT's rows read one training at each network
-    assert rows["ACTION + MSD"]["pose"] == [None] and rows["ACTION + MSD"]["videos"] == 126
+    assert rows["ACTION + MSD"]["pose"] == [None] and rows["ACTION + MSD"]["videos"] == 180
     mtut = {name: rows[name] for name in ("RGB with SSA from depth (MTUT)",
                                           "depth with SSA from RGB (MTUT)", "fusion (MTUT)")}
     assert [row["metric"] for row in mtut.values()] == ["top1_rgb", "top1_depth", "top1_fusion"]
     assert len({row["train_seconds"][0] for row in mtut.values()}) == 1  # trained once
     # segmentation: scored on every test frame; alone it has no top-1; the constant floor trains
-    # nothing, and the segmentation head alone beats it (quick run: IoU 64.8 % against 52.6 %)
+    # nothing, and the segmentation head beats it
     masks = {name: rows[name]["segmentation"][0] for name in (
-        "TSN + segmentation", "segmentation alone", "floor: mean training mask")}
-    assert all(m["frames"] == 126 * 8 and 0 < m["iou"] < m["f1"] < 1 for m in masks.values())
+        "segmentation alone", "floor: mean training mask")}
+    assert all(m["frames"] == 180 * 4 and 0 < m["iou"] < m["f1"] < 1 for m in masks.values())
     assert rows["segmentation alone"]["top1"] == [None] and tsn["segmentation"] == [None]
     assert rows["floor: mean training mask"]["train_seconds"] == [0.0]
     assert masks["segmentation alone"]["iou"] > masks["floor: mean training mask"]["iou"] + 0.05
     table = (out / "results.md").read_text()
-    for heading in ("## Gesture recognition", "## 3D hand pose", "## Weak supervision",
+    for heading in ("## Gesture recognition", "## 3D hand pose",
                     "## Depth supervision of an RGB recognizer (MSD)",
                     "## One network per modality, coupled by SSA (MTUT)", "## Hand segmentation"):
         assert heading in table
     assert "| TSN | RGB |" in table and "chance = 16.7 %" in table
     assert "wrist depth from the ground truth" in table  # the 3D protocol is stated
     assert "| TSN | RGB |" in proc.stdout
-    for plot in ("confusion_tsn.png", "training_tsn.png", "pck_curves.png", "weak_pose.png",
-                 "weak_gesture.png", "confusion_2_iterations_full.png"):
+    for plot in ("confusion_tsn.png", "training_tsn.png", "pck_curves.png",
+                 "confusion_2_iterations_full.png"):
         assert (out / plot).stat().st_size > 10_000, plot
 
 

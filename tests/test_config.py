@@ -229,6 +229,8 @@ def test_the_bench_section_is_checked_and_training_ignores_it():
 @pytest.mark.parametrize("config, overrides, path, message", [
     (TSN, ["model.heads.gesture.num_classes=6"], "model.heads.gesture.num_classes",
      "is 6, but the dataset has 45 classes (data.synthetic.classes"),
+    (TSN, ["data.synthetic.classes=[victory, wave, 3]", "model.heads.gesture.num_classes=2"],
+     "model.heads.gesture.num_classes", "is 2, but the dataset has 3 classes"),
     ("configs/egogesture_action.yaml", ["model.heads.gesture.num_classes=25"],
      "model.heads.gesture.num_classes", "has 83 classes (data.name 'egogesture'"),
     ("configs/cpu_fpha_action_msd.yaml", ["data.modalities=[rgb]"], "model.heads.depth",

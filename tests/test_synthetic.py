@@ -247,6 +247,28 @@ def test_render_skeleton_draws_the_same_hand(tiny, tmp_path):
     assert len(list((out / "color").iterdir())) == 6
 
 
+def test_a_plain_background_keeps_the_motion_and_the_masks_and_drops_the_clutter(tiny, tmp_path):
+    plain = generate_fpha(tmp_path / "plain", **TINY, background="plain")
+    assert read_split(plain / "data_split_action_recognition.txt") == read_split(
+        tiny / "data_split_action_recognition.txt")
+    for video in VIDEOS[:4]:
+        np.testing.assert_array_equal(read_skeleton(plain / POSES / video / "skeleton.txt"),
+                                      read_skeleton(tiny / POSES / video / "skeleton.txt"))
+        for frame in (0, 5):
+            name = f"mask/mask_{frame:04d}.png"
+            mask = read(plain / FRAMES / video / name)
+            np.testing.assert_array_equal(mask, read(tiny / FRAMES / video / name))
+            # around the hand: mostly a wall of one colour (shading, noise; and the sleeve), so
+            # the median pixel is close to the median colour; not so in clutter
+            spread = {}
+            for root in (plain, tiny):
+                pixels = read(root / FRAMES / video / f"color/color_{frame:04d}.jpeg")[mask == 0]
+                spread[root] = np.median(np.abs(pixels - np.median(pixels, 0)).sum(1))
+            assert spread[plain] < 25 < spread[tiny], spread
+    with pytest.raises(ValueError, match="background='wall', expected one of clutter, plain"):
+        generate_fpha(tmp_path / "other", **TINY, background="wall")
+
+
 def test_render_fpha_renders_every_split_sequence_of_a_skeleton_tree(tiny, tmp_path):
     """Real motion in, an FPHA-layout set out: same split and labels, the skeletons subsampled
     evenly, the hand drawn where those joints are; a sequence with an empty skeleton is left out

@@ -82,7 +82,7 @@ class FrameCache:
         offsets, found = [0], {}
         with atomic_write(self.path) as temp, h5py.File(temp, "w") as file, \
                 tqdm(total=sum(v.num_frames for v in videos), desc=f"caching {self.path.name}",
-                     unit="frame") as progress:
+                     unit="frame", disable=None) as progress:  # None: no bar in a log file
             for index, video in enumerate(videos):
                 try:
                     self._write_video(file, index, video.num_frames, offsets[-1], progress)

@@ -220,11 +220,13 @@ class FPHADataset(ClipDataset):
     @staticmethod
     def declared_classes(data):
         """(classes, the config key that sets them) for the `data` section, or None: the
-        synthetic set has `data.synthetic.classes`; a folder's classes are those its split file
-        lists (NUM_CLASSES in FPHA itself, fewer in a subset), known once it is read."""
+        synthetic set has `data.synthetic.classes` (a count or a list of classes); a folder's
+        classes are those its split file lists (NUM_CLASSES in FPHA itself, fewer in a subset),
+        known once it is read."""
         if data.get("root") is not None:
             return None
-        return (data.get("synthetic") or {}).get("classes", NUM_CLASSES), "data.synthetic.classes"
+        classes = (data.get("synthetic") or {}).get("classes", NUM_CLASSES)
+        return (classes if isinstance(classes, int) else len(classes)), "data.synthetic.classes"
 
     def __init__(self, root: str, split: Literal["train", "test"] = "train",
                  num_frames: int = 8, size: int = 224,

@@ -30,6 +30,7 @@ from ...hand import BONES, FINGER_CHAINS, WRIST
 NEAR_MM = 120.0  # capsules are clipped to the half-space in front of this plane
 DISPARITY_MM = 250_000.0  # depth = DISPARITY_MM / disparity, disparity in whole steps
 NO_DISPARITY = -1e9  # marks unreadable pixels: its depth saturates to 0
+BACKGROUNDS = ("clutter", "plain")  # Scene's backgrounds
 HAND, SLEEVE = 0, 1  # part ids; distractor objects follow
 
 # (start, end) radii in mm of each bone's capsule in `hand.BONES` order, for a hand whose
@@ -261,6 +262,13 @@ def _objects(rng, camera, nearest, farthest):
                   np.arange(SLEEVE + 1, SLEEVE + 1 + count))
 
 
+def _wall(rng, width, height):
+    """A plain background: one colour of any hue under uneven light (BGR float32, 0-255)."""
+    shading = cv2.resize(rng.normal(1.0, 0.08, (3, 4)).astype(np.float32), (width, height),
+                         interpolation=cv2.INTER_CUBIC)
+    return np.float32(_colour(rng, (0.0, 0.6), (0.2, 0.9))) * shading[..., None]
+
+
 def _plane(rng, K, size, nearest):
     """Depth (mm) of a table/wall plane, nearer at the bottom of the image, at least `nearest`."""
     u = (np.arange(size[0], dtype=np.float32)[None] - K[0, 2]) / K[0, 0]
@@ -273,15 +281,19 @@ def _plane(rng, K, size, nearest):
 class Scene:
     """What stays fixed over one video (docs/design.md, "Synthetic FPHA-format data"): backgrounds,
     near objects (all behind the hand's farthest joint), colours, light path, illumination drift
-    and noise banks. `render` draws one frame of the hand in it."""
+    and noise banks. `render` draws one frame of the hand in it. `background`: "clutter" (a
+    cluttered desk with objects and skin-coloured distractors) or "plain" (one coloured wall, no
+    objects: the hand is the only thing to look at)."""
 
-    def __init__(self, camera, rng, skin, joints, noise_margin=16):
+    def __init__(self, camera, rng, skin, joints, noise_margin=16, background="clutter"):
         self.camera = camera
         frames = len(joints)
         hand_far = float(joints[..., 2].max())
-        objects = _objects(rng, camera, hand_far + 40.0, hand_far + 200.0)
+        objects = (_objects(rng, camera, hand_far + 40.0, hand_far + 200.0)
+                   if background == "clutter" else None)
+        count = len(objects.parts) if objects is not None else 0
         self.albedo = np.float32([_colour(rng, (0.1, 0.9), (0.2, 0.95))
-                                  for _ in range(SLEEVE + 1 + len(objects.parts))])
+                                  for _ in range(SLEEVE + 1 + count)])
         self.albedo[HAND] = np.asarray(skin) * 255.0
         self.albedo[SLEEVE] = _colour(rng, (0.2, 0.9), (0.1, 0.8))
         self.gloss = rng.uniform(0, 60, len(self.albedo)).astype(np.float32)
@@ -299,14 +311,17 @@ class Scene:
         cast = 1.0 + rng.normal(0.0, 0.05, 3) + rng.normal(0.0, 0.03, 3) * time
         self.gain = (rng.uniform(0.75, 1.15) * drift * cast).astype(np.float32)
 
-        self.color_bg = _clutter(rng, *camera.color_size, skin)
+        self.color_bg = (_clutter(rng, *camera.color_size, skin) if background == "clutter" else
+                         _wall(rng, *camera.color_size))
         self.color_z = np.full(self.color_bg.shape[:2], np.inf, np.float32)
-        layer = rasterize(objects.moved(camera), camera.color_K, camera.color_size, _unit(light))
+        layer = (rasterize(objects.moved(camera), camera.color_K, camera.color_size, _unit(light))
+                 if objects is not None else None)
         if layer is not None:
             self._paint(self.color_bg, layer)
             np.minimum(self.color_z[layer.window], layer.z, out=self.color_z[layer.window])
         depth = _plane(rng, camera.depth_K, camera.depth_size, max(700.0, hand_far + 250.0))
-        layer = rasterize(objects, camera.depth_K, camera.depth_size)
+        layer = (rasterize(objects, camera.depth_K, camera.depth_size) if objects is not None
+                 else None)
         if layer is not None:
             np.minimum(depth[layer.window], layer.z, out=depth[layer.window])
         self.depth_z = depth.astype(np.float32)
@@ -380,9 +395,9 @@ class Scene:
         return color, depth, mask
 
 
-def render_video(joints, camera, rng, skin):
+def render_video(joints, camera, rng, skin, background="clutter"):
     """Frames (colour, depth, mask) of a skeleton sequence (F, 21, 3; depth camera, mm) in a
-    random scene drawn from `rng`, one per frame."""
-    scene = Scene(camera, rng, skin, joints)
+    random scene (`Scene`'s `background`) drawn from `rng`, one per frame."""
+    scene = Scene(camera, rng, skin, joints, background=background)
     for index, frame_joints in enumerate(joints):
         yield scene.render(frame_joints, index)

@@ -32,7 +32,7 @@ from ..cache import cache_home
 from ..camera import FPHACamera
 from ..fpha import NUM_CLASSES, read_skeleton, read_split
 from .motion import gesture_classes, gesture_joints, make_subject, skin_tone
-from .render import render_video
+from .render import BACKGROUNDS, render_video
 
 GENERATOR_VERSION = 1
 VIDEOS, POSES = "Video_files", "Hand_pose_annotation_v1"
@@ -76,11 +76,17 @@ def write_frames(frames, folder):
                 raise OSError(f"could not write {path}")
 
 
+def check_background(caller, background):
+    if background not in BACKGROUNDS:
+        raise ValueError(f"{caller}: background={background!r}, expected one of "
+                         f"{', '.join(BACKGROUNDS)}")
+
+
 def _video_name(subject, gesture, seq):
     return f"Subject_{subject}/{gesture.name}/{seq}"
 
 
-def _sequence(video, *, camera, classes, frames, seed):
+def _sequence(video, *, camera, classes, frames, seed, background="clutter"):
     """(joints, frames generator) of one video = (subject, class id, sequence), drawn from the
     video's own seeds: any one video renders alone exactly as within the whole set."""
     subject_index, label, seq = video
@@ -88,12 +94,14 @@ def _sequence(video, *, camera, classes, frames, seed):
     motion_seed, scene_seed = np.random.SeedSequence([seed, 1, subject_index, label, seq]).spawn(2)
     joints = gesture_joints(classes[label], subject, frames, np.random.default_rng(motion_seed),
                             camera)
-    return joints, render_video(joints, camera, np.random.default_rng(scene_seed), subject.skin)
+    return joints, render_video(joints, camera, np.random.default_rng(scene_seed), subject.skin,
+                                background)
 
 
-def _write_video(video, *, root, camera, classes, frames, seed):
+def _write_video(video, *, root, camera, classes, frames, seed, background):
     """Generate and write one video; `video` = (subject, class id, sequence)."""
-    joints, rendered = _sequence(video, camera=camera, classes=classes, frames=frames, seed=seed)
+    joints, rendered = _sequence(video, camera=camera, classes=classes, frames=frames, seed=seed,
+                                 background=background)
     name = _video_name(video[0], classes[video[1]], video[2])
     write_skeleton(root / POSES / name / "skeleton.txt", joints)
     write_frames(rendered, root / VIDEOS / name)
@@ -104,15 +112,15 @@ def _single_threaded():
 
 
 def generate_fpha(out, *, classes: int | list = NUM_CLASSES, subjects: int = 6, seqs: int = 2,
-                  frames: int = 32, size: int = 320, seed: int = 0, workers: int = 2,
-                  progress: bool = True) -> Path:
+                  frames: int = 32, size: int = 320, seed: int = 0,
+                  background: str = "clutter", workers: int = 2, progress: bool = True) -> Path:
     """Generate the synthetic FPHA-format set at `out` and return its path.
 
     `classes` gesture classes (`motion.gesture_classes`: a count, or a list of class names or
     ids), `subjects` hands, `seqs` sequences per (subject, class), each exactly `frames` frames
-    long, colour `size` px wide. Split: within every (subject, class) odd sequences train and
-    even ones test; with seqs=1, subjects alternate within every class. Same arguments, same
-    files (whatever `workers`)."""
+    long, colour `size` px wide, in a `background` of `render.BACKGROUNDS` ("clutter", "plain").
+    Split: within every (subject, class) odd sequences train and even ones test; with seqs=1,
+    subjects alternate within every class. Same arguments, same files (whatever `workers`)."""
     table = gesture_classes(classes)
     for name, value, low in (("subjects", subjects, 1), ("seqs", seqs, 1), ("frames", frames, 2),
                              ("size", size, 64), ("workers", workers, 1)):
@@ -121,6 +129,7 @@ def generate_fpha(out, *, classes: int | list = NUM_CLASSES, subjects: int = 6, 
     if seqs == 1 and subjects == 1:
         raise ValueError("generate_fpha: with seqs=1 the split alternates subjects, so it needs "
                          "subjects >= 2")
+    check_background("generate_fpha", background)
     camera = synthetic_camera(size)
     videos = [(subject, label, seq) for subject in range(1, subjects + 1)
               for label in range(len(table)) for seq in range(1, seqs + 1)]
@@ -134,9 +143,10 @@ def generate_fpha(out, *, classes: int | list = NUM_CLASSES, subjects: int = 6, 
                                                         label))
     info = {"generator_version": GENERATOR_VERSION,
             "arguments": dict(classes=classes, subjects=subjects, seqs=seqs, frames=frames,
-                              size=size, seed=seed),
+                              size=size, seed=seed, background=background),
             "classes": [{"label": label, **asdict(gesture)} for label, gesture in enumerate(table)]}
-    job = partial(_write_video, camera=camera, classes=table, frames=frames, seed=seed)
+    job = partial(_write_video, camera=camera, classes=table, frames=frames, seed=seed,
+                  background=background)
     return _write_set(out, videos, job, split[True], split[False], camera, info,
                       workers=workers, progress=progress, desc="synthetic FPHA videos")
 
@@ -152,7 +162,7 @@ def _write_set(out, videos, job, train, test, camera, info, *, workers, progress
     shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted run
     tmp.mkdir(parents=True)
     job = partial(job, root=tmp)
-    bar = tqdm(total=len(videos), desc=desc, disable=not progress)
+    bar = tqdm(total=len(videos), desc=desc, disable=not progress or None)  # None: not in a log
     if workers == 1:
         for video in videos:
             job(video)
@@ -173,12 +183,13 @@ def _write_set(out, videos, job, train, test, camera, info, *, workers, progress
     return out
 
 
-def _render_real(video, *, root, camera, seed):
+def _render_real(video, *, root, camera, seed, background):
     """Render one real sequence; `video` = (index, sequence name, joints)."""
     index, name, joints = video
     rng = np.random.default_rng([seed, 3, index])
     write_skeleton(root / POSES / name / "skeleton.txt", joints)
-    write_frames(render_video(joints, camera, rng, skin_tone(rng)), root / VIDEOS / name)
+    write_frames(render_video(joints, camera, rng, skin_tone(rng), background),
+                 root / VIDEOS / name)
 
 
 def subsample(joints, max_frames):
@@ -190,12 +201,14 @@ def subsample(joints, max_frames):
 
 
 def render_fpha(skeletons, out, *, max_frames: int | None = None, size: int = 320, seed: int = 0,
-                workers: int = 2, progress: bool = True) -> Path:
+                background: str = "clutter", workers: int = 2, progress: bool = True) -> Path:
     """Render every sequence of the split file of the FPHA annotation tree `skeletons` (the real
     dataset, or ../shared/fpha-dev) into an FPHA-layout folder `out`: colour, depth and mask
     frames in a random scene per sequence, the (subsampled) skeletons, the same split and labels.
-    `max_frames` subsamples longer sequences evenly in time. A sequence whose skeleton file is
-    missing or empty is left out with a warning (FPHA's three empty files are not in its split)."""
+    `max_frames` subsamples longer sequences evenly in time; `background` as `generate_fpha`'s. A
+    sequence whose skeleton file is missing or empty is left out with a warning (FPHA's three
+    empty files are not in its split)."""
+    check_background("render_fpha", background)
     root = Path(skeletons).expanduser()
     split_path = root / SPLIT_FILE
     if not split_path.is_file():
@@ -220,10 +233,10 @@ def render_fpha(skeletons, out, *, max_frames: int | None = None, size: int = 32
                       f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}",
                       stacklevel=2)
     info = {"generator_version": GENERATOR_VERSION, "rendered_from": str(root.resolve()),
-            "arguments": dict(max_frames=max_frames, size=size, seed=seed),
+            "arguments": dict(max_frames=max_frames, size=size, seed=seed, background=background),
             "frames": int(sum(len(joints) for _, _, joints in videos))}
     camera = synthetic_camera(size)
-    job = partial(_render_real, camera=camera, seed=seed)
+    job = partial(_render_real, camera=camera, seed=seed, background=background)
     return _write_set(out, videos, job, kept["train"], kept["test"], camera, info,
                       workers=workers, progress=progress, desc="rendering FPHA skeletons")
 
@@ -248,11 +261,11 @@ def ensure_fpha(cache_root=None, **generate_kwargs) -> Path:
 
 def render_fpha_video(out, *, label: int = 0, subject: int = 1, seq: int = 1,
                       classes: int | list = NUM_CLASSES, frames: int = 32, size: int = 320,
-                      seed: int = 0, fps: float = 30.0) -> Path:
+                      seed: int = 0, background: str = "clutter", fps: float = 30.0) -> Path:
     """Write the colour frames of one synthetic sequence as an MP4 file (mp4v) at `out`: the
     sequence Subject_<subject>/<class `label`>/<seq> of `generate_fpha` with the same classes,
-    frames, size and seed (a `seq` past the set's `seqs` is one it does not hold). A whole-frame
-    video with no annotation, the input of `handmt predict`."""
+    frames, size, seed and background (a `seq` past the set's `seqs` is one it does not hold). A
+    whole-frame video with no annotation, the input of `handmt predict`."""
     table = gesture_classes(classes)
     if not 0 <= label < len(table):
         raise ValueError(f"render_fpha_video: label={label}, the set has classes "
@@ -264,8 +277,9 @@ def render_fpha_video(out, *, label: int = 0, subject: int = 1, seq: int = 1,
     out = Path(out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     camera = synthetic_camera(size)
+    check_background("render_fpha_video", background)
     _, rendered = _sequence((subject, label, seq), camera=camera, classes=table, frames=frames,
-                            seed=seed)
+                            seed=seed, background=background)
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, camera.color_size)
     if not writer.isOpened():
         raise ValueError(f"{out}: OpenCV cannot write an mp4v video there")

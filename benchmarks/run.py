@@ -38,6 +38,7 @@ import functools
 import json
 import platform
 import re
+import shlex
 import statistics
 import sys
 import time
@@ -369,10 +370,10 @@ def write_results(suite, tables, files, results, args, out):
     command = (f"python benchmarks/run.py {suite}{' --quick' if args.quick else ''}"
                f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}"
                f"{f' --tables {args.tables}' if args.tables else ''}"
-               f"{f' --rows {args.rows}' if args.rows else ''}"
+               f"{f' --rows {shlex.quote(args.rows)}' if args.rows else ''}"
                f"{f' --root {args.root}' if args.root and root != '../shared/fpha-dev' else ''}"
                f"{f' --protocol {args.protocol}' if args.protocol != '1:1' else ''}"
-               + "".join(f" --set {override}" for override in args.set))
+               + "".join(f" --set {shlex.quote(override)}" for override in args.set))
     text = [f"# {suite}{' (quick)' if args.quick else ''}", "", f"Data: {data}.", "",
             f"Gesture: video-level top-1 over {first['videos']} test videos, softmax averaged "
             f"over each video's clips and crops; chance = {chance:.1f} %. "

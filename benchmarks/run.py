@@ -4,6 +4,7 @@
                                   [--rows PATTERN,...] [--set KEY=VALUE ...] [--out DIR]
                                   [--resume]
     python benchmarks/run.py fpha-skeleton [--root DIR] [--protocol 1:1|cross-subject] [--seeds N]
+    python benchmarks/run.py fpha-skeleton --tables weak --seeds 3
 
 The fpha suite has four tables, after the collaborative paper (ECCV 2020):
 - gesture: TSN, then the collaborative network from its baseline (1 iteration, zero order only,
@@ -20,13 +21,17 @@ skeletons (FPHA's annotations; default root ../shared/fpha-dev, the development 
 temporal-conv reference, Baseline, + multi-scale, + multi-order, the full model, its slow-only and
 fast-only variants and the two open readings of the paper (FD per clip, the TCN on the level-3
 hand node), beside floors (majority class, 1-NN) and the published skeleton-only results.
-`--protocol cross-subject` trains and tests six folds, each leaving one subject out.
+`--protocol cross-subject` trains and tests six folds, each leaving one subject out. Its weak
+table, run only when asked (`--tables weak`), trains the full model with gesture labels on
+5/10/25/50/100 % of the training sequences: the masked loss alone (the collaborative paper's weak
+supervision), and + FixMatch on the unlabelled ones (configs/fpha_skeleton_semi.yaml).
 Every row is a config file, configs/benchmarks/<suite>/NN-<row>.yaml (in file-name order): a
 `base:` config of configs/, the row's changes and its `bench` section (name, tables, modality,
 metric, folds, floor, weak, quick: config.py's BenchOptions). A row trains its config (rows with
 the same config, e.g. one in two tables, train once), is evaluated on the test split, and
 lands in `<out>/results.md`, `<out>/results.json` and plots (default out:
-benchmarks/results/fpha, or benchmarks/results/fpha-quick with --quick). With no --root the
+benchmarks/results/<suite>, -quick appended with --quick and the tables' names with --tables,
+e.g. benchmarks/results/fpha-skeleton-weak). With no --root the
 synthetic set is generated once into the cache (~/.cache/handmt, or $HANDMT_CACHE). --resume
 keeps every run whose folder already holds this very config trained to its last epoch.
 """
@@ -79,6 +84,9 @@ SKELETON_FOLDS = 6  # FPHA's six subjects, one left out per fold
 
 TABLES = ("gesture", "pose", "iterations", "weak", "depth_supervision", "multimodal",
           "segmentation")
+# tables a suite runs only when --tables names them: fpha-skeleton's weak table trains 10 rows
+# (5 fractions of gesture labels, with and without FixMatch) per seed
+ON_REQUEST = {"fpha-skeleton": ("weak",)}
 
 # --quick on fpha: a small synthetic set that models learn from scratch in minutes on 2 cores (the
 # test suite runs it end to end): 6 classes that differ in hand shape (an order-less TSN can tell
@@ -327,31 +335,29 @@ def pose_table(rows, results):
 
 
 def weak_tables(rows, results):
-    """Two tables and two plots' series: pose AUC against the fraction of pose labels (with and
-    without the gesture loss), top-1 against the fraction of gesture labels (with and without
-    the pose losses)."""
+    """Per task whose labels are withheld (pose, then gesture): a table of its metric against the
+    fraction of training videos with labels, a column per training variant (`bench.weak.column`),
+    and the plot's series: {column: (means, stds)} over the fractions."""
     tables, series = [], {}
-    for task, metric, label, other in (("pose", pose_value("auc"), "AUC 0-50 mm", "gesture loss"),
-                                       ("gesture", top1, "top-1 (%)", "pose losses")):
-        pairs = {}
+    for task, metric, label, scale, digits in (("pose", pose_value("auc"), "AUC 0-50 mm", 1, 3),
+                                               ("gesture", top1, "top-1 (%)", 100, 1)):
+        columns = {}  # {column: {fraction: row name}}
         for row in rows:
             if row.weak["task"] == task:
-                pairs.setdefault(row.weak["fraction"], {})[row.weak["other_loss"]] = row.name
-        if not pairs:
+                columns.setdefault(row.weak["column"], {})[row.weak["fraction"]] = row.name
+        if not columns:
             continue
-        fractions = sorted(pairs)
-        digits = (1, 3) if task == "pose" else ()
-        lines = [[f"{f:.0%}", *(cell(results[pairs[f][on]], metric, *digits)
-                                for on in (True, False))] for f in fractions]
-        ys = {f"{'with' if on else 'without'} {other}": [
-            statistics.mean(metric(run) * (1 if task == "pose" else 100)
-                            for run in results[pairs[f][on]]) for f in fractions]
-            for on in (True, False)}
-        tables += [f"{task.capitalize()} labels on a fraction of the training videos (the other "
+        fractions = sorted({f for names in columns.values() for f in names})
+        lines = [[f"{f:.0%}", *(cell(results[names[f]], metric, scale, digits)
+                                for names in columns.values())] for f in fractions]
+        stats = {column: list(zip(*(mean_std([scale * metric(run) for run in results[names[f]]])
+                                    for f in fractions), strict=True))
+                 for column, names in columns.items()}
+        tables += [f"{task.capitalize()} labels on a fraction of the training videos (any other "
                    "task's labels on all of them):", "",
-                   *markdown([f"{task} labels", f"{label}, with {other}",
-                              f"{label}, without {other}"], lines), ""]
-        series[task] = (fractions, ys, label)
+                   *markdown([f"{task} labels", *(f"{label}, {column}" for column in columns)],
+                             lines), ""]
+        series[task] = (fractions, stats, label)
     return tables, series
 
 
@@ -387,7 +393,7 @@ def write_results(suite, tables, files, results, args, out):
     if "gesture" in tables:
         text += ["## Gesture recognition", "",
                  *gesture_table(tables["gesture"], results, pose=suite == "fpha"), ""]
-    if suite == "fpha-skeleton":
+    if suite == "fpha-skeleton" and "gesture" in tables:
         text += [f"Published skeleton-only results, {args.protocol} protocol of the full FPHA "
                  "(reference lines, not run here; a development split is not the official one):",
                  "", *markdown(["method", "top-1 (%)", "source"],
@@ -423,10 +429,13 @@ def write_results(suite, tables, files, results, args, out):
     if "weak" in tables:
         lines, series = weak_tables(tables["weak"], results)
         text += ["## Weak supervision", "", *lines]
-        for task, (fractions, ys, label) in series.items():
-            plot_curves([100 * f for f in fractions], ys, out / f"weak_{task}.png",
-                        f"training videos with {task} labels (%)", label,
-                        title=f"Weak supervision: {task} labels withheld")
+        for task, (fractions, stats, label) in series.items():
+            plot_curves([100 * f for f in fractions],
+                        {column: means for column, (means, _) in stats.items()},
+                        out / f"weak_{task}.png", f"training videos with {task} labels (%)",
+                        label + (" (mean ± std over seeds)" if args.seeds > 1 else ""),
+                        title=f"Weak supervision: {task} labels withheld",
+                        errors={column: stds for column, (_, stds) in stats.items()})
     text += [f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads. Command: `{command}`.", ""]
     (out / "results.md").write_text("\n".join(text))
@@ -463,6 +472,11 @@ def suite_tables(rows):
     return [t for t in TABLES if any(t in row.tables for _, row in rows)]
 
 
+def default_tables(suite, rows):
+    """The tables a suite runs without --tables: all of its rows' but those run on request."""
+    return [t for t in suite_tables(rows) if t not in ON_REQUEST.get(suite, ())]
+
+
 def select_tables(rows, names, quick, patterns=None):
     """{table: rows} for the chosen tables; --quick keeps the rows with a `bench.quick` list,
     `patterns` (--rows) those whose file name (without .yaml) matches one of them."""
@@ -494,7 +508,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small data, short schedules (~3 min)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per row (mean ± std)")
     p.add_argument("--tables", help=f"comma-separated subset of the suite's tables "
-                   f"({', '.join(TABLES)}; default: all of the suite's)")
+                   f"({', '.join(TABLES)}; default: all of the suite's but fpha-skeleton's weak)")
     p.add_argument("--rows", help="comma-separated patterns of row files to run, e.g. "
                    "'00-tsn,04-*' (configs/benchmarks/<suite>/<row>.yaml; default: all)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -514,15 +528,17 @@ def main(argv=None):
         p.error("--protocol applies to the fpha-skeleton suite only")
     listed = suite_rows(args.suite)
     available = suite_tables(listed)
-    names = [t for t in (args.tables or ",".join(available)).split(",") if t]
+    names = [t for t in (args.tables or ",".join(default_tables(args.suite, listed))).split(",")
+             if t]
     unknown = sorted(set(names) - set(available))
     if unknown:
         p.error(f"unknown table(s) {', '.join(unknown)} for {args.suite}; choose from "
                 f"{', '.join(available)}")
     if args.suite not in ("fpha", "fpha-skeleton") and not args.root:
         p.error(f"{args.suite} is not embedded: give its folder with --root DIR")
-    out = args.out or REPO / "benchmarks" / "results" / (args.suite + ("-quick" if args.quick
-                                                                       else ""))
+    # a subset of tables gets its own folder: it leaves the whole suite's results alone
+    out = args.out or REPO / "benchmarks" / "results" / "-".join(
+        [args.suite, *(["quick"] if args.quick else []), *(names if args.tables else [])])
     patterns = args.rows.split(",") if args.rows else None
     tables = select_tables(listed, names, args.quick, patterns)
     if not tables:

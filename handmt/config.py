@@ -32,7 +32,7 @@ class BenchOptions:
     metric: str = "top1"  # a multi-modal model reports top1_<modality> and top1_fusion too
     folds: int = 0  # cross-subject folds (VIVA: 8), each trained and tested; 0: no folds
     floor: str | None = None  # a trivial baseline computed from the data instead of a training
-    weak: dict | None = None  # {task whose labels are withheld, fraction kept, other_loss}
+    weak: dict | None = None  # {task whose labels are withheld, fraction kept, column: variant}
     quick: list[str] | None = None  # --quick: the row's own overrides; null: not run
     plots: bool = False  # its seed-0 confusion matrix and training curves are plotted
 

@@ -1,9 +1,11 @@
 """`python benchmarks/run.py fpha --quick` end to end, as a user runs it (a fresh cache)."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +105,33 @@ def test_a_real_dataset_suite_needs_its_root():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "viva is not embedded: give its folder with --root" in \
         proc.stderr
+
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "fpha-dev"
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"the real FPHA skeletons are not at {DEV}")
+def test_fpha_skeleton_runs_its_weak_table_on_request_only(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_run", "benchmarks/run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.suite_rows("fpha-skeleton")
+    assert "weak" in bench.suite_tables(rows)
+    assert bench.default_tables("fpha-skeleton", rows) == ["gesture"]
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "benchmarks/run.py", "fpha-skeleton", "--quick",
+                           "--tables", "weak", "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["tables"]) == ["weak"]
+    times = {row["method"]: row["train_seconds"] for row in results["rows"]}
+    # no sequence is unlabelled at 100 %: the FixMatch row shares the masked loss's training
+    assert times["gesture labels 100%, + semi-supervised"] == \
+        times["gesture labels 100%, masked loss only"]
+    table = (out / "results.md").read_text()
+    assert "| gesture labels | top-1 (%), masked loss only | top-1 (%), + semi-supervised |" \
+        in table and "Published" not in table
+    for fraction in ("10%", "25%", "50%", "100%"):
+        assert f"\n| {fraction} | " in table
+    assert (out / "weak_gesture.png").stat().st_size > 10_000

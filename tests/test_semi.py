@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from handmt import ConfigError, load_config
-from handmt.engine.semi import SemiOptions, fixmatch_loss
+from handmt.data import build_dataset
+from handmt.engine.semi import SemiOptions, fixmatch_loss, paired_views
 from handmt.engine.trainer import LOG, train
 from handmt.models.base import Prediction
 
@@ -54,3 +55,23 @@ def test_a_semi_supervised_run_on_real_skeletons_logs_its_term(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / LOG).read_text().splitlines()]
     # threshold 0: every unlabelled clip (90 % of them) gives a term
     assert all(r["train_semi"] > 0 and math.isfinite(r["train_semi"]) for r in records)
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"the real FPHA skeletons are not at {DEV}")
+def test_the_strong_view_is_the_same_sequence_and_the_unlabelled_are_the_withheld():
+    cfg = load_config("configs/fpha_skeleton.yaml", [
+        f"data.root={DEV}", "data.withhold=[{task: gesture, keep_fraction: 0.1, seed: 0}]"])
+    labels = build_dataset({**cfg["data"], "withhold": None}, "train").labels
+    # an identity "strong" augmentation gives back the un-augmented clip of the same sequence
+    identity = {"min_duration": 1.0, "rotation": 0.0, "scale": [1.0, 1.0], "noise_mm": 0.0}
+    paired = paired_views(build_dataset(cfg["data"], "train"), cfg["data"],
+                          SemiOptions(augment=identity))
+    plain = build_dataset({**cfg["data"], "augment": None}, "train")
+    withheld = paired.labels < 0
+    assert withheld.sum() == len(labels) - 45  # one labelled sequence per class is kept
+    assert (paired.labels[~withheld] == labels[~withheld]).all()
+    for index in (0, int(withheld.argmax()), len(paired) - 1):
+        item = paired[index]
+        assert item["label"] == item["strong"]["label"] == paired.labels[index]
+        assert torch.equal(item["strong"]["joints"], plain[index]["joints"])
+        assert not torch.equal(item["joints"], plain[index]["joints"])  # the weak view: augmented

@@ -52,12 +52,15 @@ def paired_views(dataset, data, options):
 
 def fixmatch_loss(model, batch, options):
     """weight * mean over the unlabelled clips of the batch of 1[max p_weak >= threshold] *
-    CE(strong logits, argmax p_weak); zero without unlabelled clips."""
+    CE(strong logits, argmax p_weak) (FixMatch eq. 4); zero without unlabelled clips. Both views
+    run through `model` as it trains (FixMatch: train mode, no grad for the weak one)."""
     unlabelled = batch["label"] < 0
     if not unlabelled.any():
         return batch["label"].new_zeros((), dtype=torch.float32)
     weak = {k: v[unlabelled] for k, v in batch.items() if k != "strong"}
     strong = {k: v[unlabelled] for k, v in batch["strong"].items()}
+    # The weak view runs a second time (the training forward saw it): raw outputs are the
+    # model's own, only `predict` turns them into logits (docs/design.md, Model contract).
     with torch.no_grad():
         confidence, pseudo = model.predict(weak).logits.float().softmax(-1).max(-1)
     logits = model.predict(strong).logits.float()

@@ -200,18 +200,36 @@ def skeleton_batch(batch=2, frames=8, seed=0):
 
 @pytest.mark.parametrize("head, streams", [
     ({}, 5), ({"orders": [0]}, 1), ({"orders": [0, 2], "slow_fast": "fast"}, 2),
-    ({"multi_scale": False}, 5), ({"tcn_input": "hand"}, 5), ({"fd": "clip"}, 5)])
+    ({"multi_scale": False}, 5), ({"tcn_input": "hand"}, 5), ({"fd": "clip"}, 5),
+    ({"skip": None}, 5), ({"shared_tcn": False}, 5)])
 def test_skeleton_model_builds_from_the_config_with_the_papers_switches(head, streams):
-    overrides = [f"model.heads.gesture.{key}={value}" for key, value in head.items()]
+    overrides = [f"model.heads.gesture.{key}={'null' if value is None else value}"
+                 for key, value in head.items()]
     model = build(handmt.load_config(CONFIG, overrides))
     gesture = model.heads["gesture"].gesture
     assert gesture.multi_order.num_streams == streams
     assert (gesture.relations is None) == (head.get("multi_scale") is False)
     channels = 16 if head.get("tcn_input") == "hand" else 21 * 16
-    assert gesture.tcns[0].project.in_channels == channels
+    skip = 0 if "skip" in head else 21 * 6  # the config's TCNs read the normalised inputs too
+    assert gesture.tcns[0].project.in_channels == channels + skip
+    distinct_tcns = len({id(tcn) for tcn in gesture.tcns})
+    assert distinct_tcns == (streams if head.get("shared_tcn") is False else 1)
     outputs = model(skeleton_batch())
     assert outputs["logits"].shape == (2, 45)
     model.losses(outputs, skeleton_batch())["total"].backward()
+
+
+def test_the_tcns_read_the_normalised_inputs_beside_the_streams():
+    """The config's skip: the backbone publishes its normalised inputs (positions and
+    velocities), and changing only them changes the logits."""
+    model = build(handmt.load_config(CONFIG)).eval()
+    batch = skeleton_batch()
+    features = model.backbone(batch)
+    assert features["inputs"].shape == (2, 8, 21 * 6, 1, 1)
+    head = model.heads["gesture"]
+    logits = head(features, batch)["logits"]
+    moved = {**features, "inputs": features["inputs"] + 1.0}
+    assert not torch.allclose(head(moved, batch)["logits"], logits)
 
 
 def test_per_frame_feature_difference_follows_when_each_joint_moves():

@@ -28,9 +28,11 @@ def positions_and_velocities(joints):
 
 @BACKBONES.register("skeleton")
 class SkeletonEmbedding(nn.Module):
-    """batch["joints"] (B, T, 21, 3) -> {"joints": (B, T, 21 * C, 1, 1)}, C = `channels`, the
-    features of joint i in channels i*C..(i+1)*C-1. `channels: 0` keeps the normalised inputs
-    (C = 6), the input of a plain temporal-conv classifier."""
+    """batch["joints"] (B, T, 21, 3) -> {"joints": (B, T, 21 * C, 1, 1), "inputs": (B, T, 21 * 6,
+    1, 1)}, C = `channels`, the features of joint i in channels i*C..(i+1)*C-1, and the
+    normalised inputs themselves (a head may read them beside the embedding). `channels: 0`
+    keeps the normalised inputs as "joints" too (C = 6), the input of a plain temporal-conv
+    classifier."""
 
     modality = "joints"  # the batch key it reads
 
@@ -51,13 +53,14 @@ class SkeletonEmbedding(nn.Module):
             nn.Conv1d(inputs, NUM_JOINTS * channels, 1, groups=NUM_JOINTS, bias=False),
             nn.BatchNorm1d(NUM_JOINTS * channels), nn.ReLU(inplace=True)) if channels else None
         out = NUM_JOINTS * (channels or INPUTS)
-        self.feature_info = {"joints": FeatureSpec(out, 1, "b t c h w")}
+        self.feature_info = {"joints": FeatureSpec(out, 1, "b t c h w"),
+                             "inputs": FeatureSpec(inputs, 1, "b t c h w")}
 
     def forward(self, batch):
         joints = batch["joints"]
         b = joints.shape[0]
         x = rearrange(positions_and_velocities(joints), "b t n i -> b (n i) t")
-        x = self.input_norm(x)
-        if self.embed is not None:
-            x = self.embed(x)
-        return {"joints": rearrange(x, "b c t -> b t c 1 1", b=b)}
+        inputs = self.input_norm(x)
+        x = inputs if self.embed is None else self.embed(inputs)
+        return {name: rearrange(value, "b c t -> b t c 1 1", b=b)
+                for name, value in (("joints", x), ("inputs", inputs))}

@@ -13,7 +13,7 @@ multi-scale relation (3.3): relation.py; the TCN: tcn.py.
 from typing import Literal
 
 import torch
-from einops import rearrange
+from einops import rearrange, reduce
 from torch import nn
 
 from ...geometry import (
@@ -66,10 +66,14 @@ class PoseSubNetwork(nn.Module):
 
 class GestureSubNetwork(nn.Module):
     """Y (B, T, N*Cj, h, w) -> gesture-optimized features G of Y's shape and class logits
-    (section 3.1, "Gesture Sub-Network"; 3.2 multi-order streams; 3.3 multi-scale relation)."""
+    (section 3.1, "Gesture Sub-Network"; 3.2 multi-order streams; 3.3 multi-scale relation).
+    With `skip_channels`, forward also takes per-frame features (B, T, skip_channels) that every
+    TCN reads beside its stream (not in the paper: docs/collaborative.md, "Real skeletons").
+    `shared_tcn`: one TCN classifies every stream (the paper leaves open whether the streams'
+    TCNs share weights), else one TCN per stream."""
 
     def __init__(self, joint_channels, num_classes, orders, slow_fast, multi_scale, tcn_hidden,
-                 dropout, fd, tcn_input, tcn_layers=2):
+                 dropout, fd, tcn_input, tcn_layers=2, skip_channels=0, shared_tcn=False):
         super().__init__()
         if tcn_input not in TCN_INPUTS:
             raise ValueError(f"tcn_input must be one of {', '.join(TCN_INPUTS)}, got "
@@ -81,11 +85,12 @@ class GestureSubNetwork(nn.Module):
         self.relations = nn.ModuleList(MultiScaleRelation(joint_channels)
                                        for _ in range(streams)) if multi_scale else None
         self.tcn_input = tcn_input
-        tcn_channels = channels if tcn_input == "joints" else joint_channels
-        self.tcns = nn.ModuleList(TCN(tcn_channels, num_classes, tcn_hidden, tcn_layers,
-                                      dropout=dropout) for _ in range(streams))
+        tcn_channels = (channels if tcn_input == "joints" else joint_channels) + skip_channels
+        tcns = [TCN(tcn_channels, num_classes, tcn_hidden, tcn_layers, dropout=dropout)
+                for _ in range(1 if shared_tcn else streams)]
+        self.tcns = nn.ModuleList(tcns * streams if shared_tcn else tcns)
 
-    def forward(self, y):
+    def forward(self, y, skip=None):
         b = y.shape[0]
         z = rearrange(self.conv(rearrange(y, "b t c h w -> (b t) c h w")),
                       "(b t) (n c) h w -> b t n c h w", b=b, n=NUM_JOINTS)
@@ -93,19 +98,21 @@ class GestureSubNetwork(nn.Module):
         if self.relations is not None:
             streams = [relation(stream)[0] for relation, stream in zip(self.relations, streams,
                                                                         strict=True)]
-        logits = torch.stack([tcn(self.tcn_features(stream))
+        logits = torch.stack([tcn(self.tcn_features(stream, skip))
                               for tcn, stream in zip(self.tcns, streams, strict=True)]).mean(0)
         g = rearrange(sum(streams[1:], streams[0]) / len(streams), "b t n c h w -> b t (n c) h w")
         return g, logits
 
-    def tcn_features(self, stream):
+    def tcn_features(self, stream, skip=None):
         """A stream's refined joints (B, T, N, C, h, w) -> the TCN's input (B, T, channels): all
         joints side by side, or the level-3 hand node (the mean of the parts' means, as the
-        relation module pools it), both averaged over space."""
+        relation module pools it), both averaged over space; then `skip` (B, T, C'), if any."""
         nodes = spatial_mean(stream)
         if self.tcn_input == "joints":
-            return rearrange(nodes, "b t n c -> b t (n c)")
-        return structure_pool(structure_pool(nodes, PART_GROUPS), HAND_GROUPS)[:, :, 0]
+            features = rearrange(nodes, "b t n c -> b t (n c)")
+        else:
+            features = structure_pool(structure_pool(nodes, PART_GROUPS), HAND_GROUPS)[:, :, 0]
+        return features if skip is None else torch.cat([features, skip], dim=-1)
 
 
 @HEADS.register("collab")
@@ -206,7 +213,10 @@ class CollaborativeHead(nn.Module):
 class CollaborativeGestureHead(nn.Module):
     """The gesture sub-network alone (section 3.1; multi-order 3.2, multi-scale relation 3.3) on
     per-joint features `feature` (B, T, 21 * Cj, h, w), e.g. the skeleton backbone's "joints".
-    Outputs `logits` (B, classes); the loss is the masked cross-entropy (eq. 5's L_c)."""
+    `skip`: a per-frame feature every TCN reads beside its stream, e.g. the skeleton backbone's
+    normalised "inputs" (a documented deviation, docs/collaborative.md); `shared_tcn`: one TCN
+    for all streams (GestureSubNetwork). Outputs `logits`
+    (B, classes); the loss is the masked cross-entropy (eq. 5's L_c)."""
 
     auxiliary = False
 
@@ -219,20 +229,27 @@ class CollaborativeGestureHead(nn.Module):
                  slow_fast: Literal["slow", "fast", "both"] = "both", multi_scale: bool = True,
                  fd: Literal[FD_CHOICES] = "frame",
                  tcn_input: Literal[TCN_INPUTS] = "joints", tcn_hidden: int = 128,
-                 tcn_layers: int = 2, dropout: float = 0.5):
+                 tcn_layers: int = 2, dropout: float = 0.5, skip: str | None = None,
+                 shared_tcn: bool = False):
         super().__init__()
         spec = feature_spec(feature_info, feature)
         if spec.layout != "b t c h w" or spec.channels % NUM_JOINTS:
             raise ValueError(f"collab_gesture: feature {feature!r} ({spec.channels} channels, "
                              f"layout {spec.layout!r}) must be per-frame maps of {NUM_JOINTS} "
                              "joint groups")
-        self.feature = feature
+        skip_spec = feature_spec(feature_info, skip) if skip else None
+        if skip_spec and skip_spec.layout != "b t c h w":
+            raise ValueError(f"collab_gesture: skip feature {skip!r} has layout "
+                             f"{skip_spec.layout!r}; it needs per-frame maps ('b t c h w')")
+        self.feature, self.skip = feature, skip
         self.gesture = GestureSubNetwork(spec.channels // NUM_JOINTS, num_classes, orders,
                                          slow_fast, multi_scale, tcn_hidden, dropout, fd,
-                                         tcn_input, tcn_layers)
+                                         tcn_input, tcn_layers,
+                                         skip_spec.channels if skip_spec else 0, shared_tcn)
 
     def forward(self, features, batch):
-        return {"logits": self.gesture(features[self.feature])[1]}
+        skip = reduce(features[self.skip], "b t c h w -> b t c", "mean") if self.skip else None
+        return {"logits": self.gesture(features[self.feature], skip)[1]}
 
     def loss(self, outputs, batch):
         return {"cls": masked_cross_entropy(outputs["logits"], batch["label"])}

@@ -18,7 +18,7 @@ bench: install
 	$(PY) benchmarks/run.py fpha
 
 bench-quick: install
-	$(PY) benchmarks/run.py fpha --quick
+	$(PY) benchmarks/run.py fpha --quick --jobs 2
 
 test: install
 	$(PY) -m pytest -q

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py fpha [--root DIR] [--quick] [--seeds N] [--tables T,...]
                                   [--rows PATTERN,...] [--set KEY=VALUE ...] [--out DIR]
-                                  [--resume]
+                                  [--resume] [--jobs N]
     python benchmarks/run.py fpha-skeleton [--root DIR] [--protocol 1:1|cross-subject] [--seeds N]
     python benchmarks/run.py fpha-skeleton --tables weak --seeds 3
 
@@ -41,12 +41,14 @@ import dataclasses
 import fnmatch
 import functools
 import json
+import multiprocessing
 import platform
 import re
 import shlex
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +247,42 @@ def run_row(file, row, seed, fold, args, runs_dir):
             "classes": test_set.classes, "data": cfg["data"]}
 
 
+def run_tasks(tasks, files, args, runs_dir, label):
+    """run_row of every (row, seed, fold) of `tasks`, the results in order: one after the other,
+    or with --jobs N in N spawned processes of cores / N threads each (small models use one
+    thread better than several). The data of every task is prepared (generated, cached) here
+    first, so that no two processes build the same file."""
+    def done(task, result):
+        print(f"{label(task)}: {summary(result, task[0].metric)} ({result['seconds']:.0f} s)",
+              flush=True)
+
+    if args.jobs == 1:
+        results = []
+        for task in tasks:
+            print(f"{label(task)} ...", flush=True)
+            results.append(run_row(files[task[0].name], *task, args, runs_dir))
+            done(task, results[-1])
+        return results
+    prepared = set()
+    for row, seed, fold in tasks:
+        data = row_config(files[row.name], row, seed, fold, args)["data"]
+        if json.dumps(data, sort_keys=True) not in prepared:
+            prepared.add(json.dumps(data, sort_keys=True))
+            build_dataset(data, "train")
+            build_dataset(data, "test")
+    quiet = argparse.Namespace(**{**vars(args), "no_progress": True})  # bars would interleave
+    threads = max(1, torch.get_num_threads() // args.jobs)
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        futures = [pool.submit(run_row, files[row.name], row, seed, fold, quiet, runs_dir)
+                   for row, seed, fold in tasks]
+        print(f"{len(tasks)} trainings, {args.jobs} at a time, {threads} thread(s) each ...",
+              flush=True)
+        for future in as_completed(futures):
+            done(tasks[futures.index(future)], future.result())
+    return [future.result() for future in futures]
+
+
 def gesture_floor(cfg, nearest):
     """A trivial gesture baseline on the test split: the training set's most frequent class, or
     (`nearest`) the class of the nearest training clip (Euclidean distance between the clips'
@@ -375,6 +413,7 @@ def write_results(suite, tables, files, results, args, out):
             "handmt.data.synthetic")
     command = (f"python benchmarks/run.py {suite}{' --quick' if args.quick else ''}"
                f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}"
+               f"{f' --jobs {args.jobs}' if args.jobs > 1 else ''}"
                f"{f' --tables {args.tables}' if args.tables else ''}"
                f"{f' --rows {shlex.quote(args.rows)}' if args.rows else ''}"
                f"{f' --root {args.root}' if args.root and root != '../shared/fpha-dev' else ''}"
@@ -417,7 +456,11 @@ def write_results(suite, tables, files, results, args, out):
         text += ["## One network per modality, coupled by SSA (MTUT)", "",
                  "Networks for RGB and depth trained together; each runs alone at test time "
                  "(fusion: their softmax probabilities averaged). Rows without SSA come from one "
-                 "training with the SSA weight at 0.", "",
+                 "training with the SSA weight at 0."
+                 + (" Here each network is a per-frame ResNet-18 with SSA on res4 (the rows' "
+                    "`bench.quick`): from scratch, MTUT's I3D does not learn this set's RGB "
+                    "(benchmarks/results/fpha-quick-i3d-rgb)." if args.quick and suite == "fpha"
+                    else ""), "",
                  *gesture_table(tables["multimodal"], results), ""]
     if "segmentation" in tables:
         text += ["## Hand segmentation", "",
@@ -514,12 +557,17 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config override for every row (repeatable), e.g. train.epochs=20")
     p.add_argument("--out", type=Path, help="results folder")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="trainings at once, each in its own process (default 1; e.g. 2 on 2 "
+                   "cores: small models use one thread better than two)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--resume", action="store_true",
                    help="reuse runs already trained with the same config")
     p.add_argument("--protocol", choices=list(PUBLISHED), default="1:1",
                    help="fpha-skeleton: the split file (1:1) or six leave-one-subject-out folds")
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.suite == "fpha-skeleton" and not args.root:
         if not DEV_SKELETONS.is_dir():
             p.error(f"fpha-skeleton: no --root given and {DEV_SKELETONS} does not exist")
@@ -557,23 +605,23 @@ def main(argv=None):
                            row.floor], sort_keys=True)
 
     keys = {row.name: training(row) for row in rows}
-    todo = list(dict.fromkeys(keys.values()))
-    trained, results = {}, {}
+    first = {}  # a training's key -> the first row that needs it; the others share its runs
     for row in rows:
-        key = keys[row.name]
-        if key in trained:
-            results[row.name] = trained[key]
-            continue
-        step = f"[{args.suite} {todo.index(key) + 1}/{len(todo)}] {row.name}"
-        trained[key] = results[row.name] = []
-        for seed in range(args.seeds):
-            for fold in range(row.folds) if row.folds else [None]:
-                where = f"seed {seed}" + (f", fold {fold}" if fold is not None else "")
-                print(f"{step}, {where} ...", flush=True)
-                result = run_row(files[row.name], row, seed, fold, args, out / "runs")
-                print(f"{step}, {where}: {summary(result, row.metric)} "
-                      f"({result['seconds']:.0f} s)", flush=True)
-                results[row.name].append(result)
+        first.setdefault(keys[row.name], row)
+    todo = list(first)
+    tasks = [(row, seed, fold) for row in first.values() for seed in range(args.seeds)
+             for fold in (range(row.folds) if row.folds else [None])]
+
+    def label(task):
+        row, seed, fold = task
+        return (f"[{args.suite} {todo.index(keys[row.name]) + 1}/{len(todo)}] {row.name}, "
+                f"seed {seed}" + (f", fold {fold}" if fold is not None else ""))
+
+    outcomes = run_tasks(tasks, files, args, out / "runs", label)
+    runs = {key: [] for key in todo}
+    for (row, _, _), outcome in zip(tasks, outcomes, strict=True):
+        runs[keys[row.name]].append(outcome)
+    results = {row.name: runs[keys[row.name]] for row in rows}
     print(write_results(args.suite, tables, files, results, args, out))
     return 0
 

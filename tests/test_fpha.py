@@ -198,6 +198,21 @@ def test_joints_K_and_crop(mini_root):
         np.testing.assert_allclose(extent / SIZE, 1 / 1.5, atol=2 / SIZE)
 
 
+def test_frame_crop_is_the_centred_square_of_the_whole_frame(mini_root):
+    # crop: frame uses no ground truth: every video gets the same box, the frame's centred
+    # square (192 x 108 colour frames: side 192, from y = 54 - 96 = -42), and K maps onto it
+    dataset, _ = load(mini_root, modalities=ALL, crop="frame")
+    width, height = MINI_CAMERA.color_size
+    assert {video.crop for video in dataset.videos} == {(0, (height - width) // 2, width)}
+    frames = dataset.read_pose(0, np.arange(dataset.videos[0].num_frames))
+    np.testing.assert_allclose(camera.project(frames["joints3d"], frames["K"]),
+                               frames["joints2d"], atol=1e-3)
+    joints_crop, _ = load(mini_root, modalities=ALL)
+    assert dataset.cache_key() != joints_crop.cache_key()
+    with pytest.raises(ValueError, match="crop must be 'joints' or 'frame', got 'box'"):
+        load(mini_root, crop="box")
+
+
 def test_depth_and_colour_are_registered(mini_root):
     dataset, _ = load(mini_root, modalities=ALL)
     video = dataset.videos[0]

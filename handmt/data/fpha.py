@@ -2,13 +2,14 @@
 `FPHADataset` (a base.ClipDataset with pose and masks), `read_skeleton`, `read_split`, `Video`.
 
 docs/design.md "FPHA as distributed" fixes the layout and its real-world defects (empty skeletons,
-CRLF, stray files, frame counts that differ between sources). Every video gets one square crop
-around its hand (the box of its colour-projected joints, enlarged by `crop_margin` per side,
-resized to `size`): K = A @ color_K for that affine map A; depth is registered to the crop and
-holds colour-camera z in mm; flow comes from the cropped colour frames (flow.py). With
-`modalities: [joints]` the dataset is skeleton-only (no Video_files): an item's `joints` is the
-normalised sequence (skeleton.py) resampled to `num_frames`, or cropped in time and augmented by
-the `transform` (skeleton.SkeletonTransform) in training.
+CRLF, stray files, frame counts that differ between sources). Every video gets one square crop,
+resized to `size`: `crop: joints` (the default) the box of its colour-projected ground-truth
+joints enlarged by `crop_margin` per side; `crop: frame` the centred square of the whole colour
+frame, no ground truth used to find the hand. K = A @ color_K for that affine map A; depth is
+registered to the crop and holds colour-camera z in mm; flow comes from the cropped colour
+frames (flow.py). With `modalities: [joints]` the dataset is skeleton-only (no Video_files): an
+item's `joints` is the normalised sequence (skeleton.py) resampled to `num_frames`, or cropped in
+time and augmented by the `transform` (skeleton.SkeletonTransform) in training.
 """
 
 from dataclasses import dataclass
@@ -234,7 +235,8 @@ class FPHADataset(ClipDataset):
                  sampling: Literal["segments", "dense", "padded"] = "segments",
                  strict: bool = False, transform=None, clips: int = 1, crops: int = 1,
                  max_depth_mm: float = 1000.0, crop_margin: float = 0.25,
-                 cache_dir: str | None = None, joint_norm: dict | None = None,
+                 crop: Literal["joints", "frame"] = "joints", cache_dir: str | None = None,
+                 joint_norm: dict | None = None,
                  fold: int | None = None, dense_stride: int = 2,
                  missing_pose: Literal["skip", "keep"] = "skip"):
         self.skeleton_only = "joints" in modalities
@@ -248,7 +250,9 @@ class FPHADataset(ClipDataset):
             raise ValueError(f"missing_pose must be 'skip' or 'keep', got {missing_pose!r}")
         # skeleton-only data has nothing to read without a skeleton
         self.keep_without_pose = missing_pose == "keep" and not self.skeleton_only
-        self.crop_margin, self.fold = crop_margin, fold
+        if crop not in ("joints", "frame"):
+            raise ValueError(f"crop must be 'joints' or 'frame', got {crop!r}")
+        self.crop_margin, self.crop, self.fold = crop_margin, crop, fold
         self.camera = FPHACamera.for_dataset(root)
         super().__init__(root, split, num_frames=num_frames, size=size, modalities=modalities,
                          sampling=sampling, dense_stride=dense_stride, strict=strict,
@@ -327,7 +331,8 @@ class FPHADataset(ClipDataset):
             return None, "no annotated frame -> skipped"
         crop = K = None  # skeleton-only: no input image
         if not self.skeleton_only:
-            pixels = project(joints[joint_valid], self.camera.color_K).reshape(-1, 2)
+            pixels = (project(joints[joint_valid], self.camera.color_K).reshape(-1, 2)
+                      if self.crop == "joints" else np.zeros((0, 2)))
             crop = crop_box(pixels, self.camera.color_size, self.crop_margin)
             K = crop_affine(crop, self.size) @ self.camera.color_K
         return Video(listed.name, listed.label, listed.sources, num_frames,
@@ -382,4 +387,5 @@ class FPHADataset(ClipDataset):
     def cache_key(self):
         """The base's settings, the crop margin and the fold; max_depth_mm is not one: the
         cache holds depth in mm."""
-        return {**super().cache_key(), "crop_margin": self.crop_margin, "fold": self.fold}
+        return {**super().cache_key(), "crop_margin": self.crop_margin, "crop": self.crop,
+                "fold": self.fold}

@@ -120,7 +120,7 @@ def test_fpha_skeleton_runs_its_weak_table_on_request_only(tmp_path):
     assert bench.default_tables("fpha-skeleton", rows) == ["gesture"]
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "fpha-skeleton", "--quick",
-                           "--tables", "weak", "--out", str(out), "--no-progress"],
+                           "--tables", "weak", "--out", str(out), "--no-progress", "--jobs", "2"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())

@@ -263,23 +263,22 @@ def run_tasks(tasks, files, args, runs_dir, label):
             results.append(run_row(files[task[0].name], *task, args, runs_dir))
             done(task, results[-1])
         return results
-    prepared = set()
-    for row, seed, fold in tasks:
-        data = row_config(files[row.name], row, seed, fold, args)["data"]
-        if json.dumps(data, sort_keys=True) not in prepared:
-            prepared.add(json.dumps(data, sort_keys=True))
-            build_dataset(data, "train")
-            build_dataset(data, "test")
+    datas = {json.dumps(data, sort_keys=True): data for data in
+             (row_config(files[row.name], row, seed, fold, args)["data"]
+              for row, seed, fold in tasks)}
+    for data in datas.values():
+        build_dataset(data, "train")
+        build_dataset(data, "test")
     quiet = argparse.Namespace(**{**vars(args), "no_progress": True})  # bars would interleave
     threads = max(1, torch.get_num_threads() // args.jobs)
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_row, files[row.name], row, seed, fold, quiet, runs_dir)
-                   for row, seed, fold in tasks]
+        futures = {pool.submit(run_row, files[task[0].name], *task, quiet, runs_dir): task
+                   for task in tasks}  # in the tasks' order
         print(f"{len(tasks)} trainings, {args.jobs} at a time, {threads} thread(s) each ...",
               flush=True)
         for future in as_completed(futures):
-            done(tasks[futures.index(future)], future.result())
+            done(futures[future], future.result())
     return [future.result() for future in futures]
 
 

@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	touch $@
 
 bench: install
-	$(PY) benchmarks/run.py fpha
+	$(PY) benchmarks/run.py fpha --jobs 2
 
 bench-quick: install
 	$(PY) benchmarks/run.py fpha --quick --jobs 2

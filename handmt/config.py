@@ -9,7 +9,7 @@ dataset is built.
 """
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -34,6 +34,8 @@ class BenchOptions:
     floor: str | None = None  # a trivial baseline computed from the data instead of a training
     weak: dict | None = None  # {task whose labels are withheld, fraction kept, column: variant}
     quick: list[str] | None = None  # --quick: the row's own overrides; null: not run
+    # fpha on its embedded synthetic set (no --root), default and --quick: the row's overrides
+    synthetic: list[str] = field(default_factory=list)
     plots: bool = False  # its seed-0 confusion matrix and training curves are plotted
 
 
@@ -84,17 +86,19 @@ def resolve(path, chain=(), child=None):
 
 def merge(base, child):
     """`child` over `base`: mappings merge key by key, recursively, except that a mapping naming
-    another component (`name: ...`, e.g. another head or optimizer) replaces the inherited one
-    with its own arguments; lists and scalars replace. `key: null` in the child removes an
-    inherited mapping (a head; a section, whose defaults then apply) and sets any other
-    inherited value to null (e.g. `train.clip_grad: null`, no clipping)."""
+    another component than the inherited one (`name: ...`, e.g. another head or optimizer)
+    replaces it with its own arguments (the `bench` section always merges: its `name` is a
+    row's); lists and scalars replace. `key: null` in the child removes an inherited mapping (a
+    head; a section, whose defaults then apply) and sets any other inherited value to null (e.g.
+    `train.clip_grad: null`, no clipping)."""
     out = copy.deepcopy(base)
     for key, value in child.items():
         inherited = out.get(key)
         if value is None and isinstance(inherited, dict):
             del out[key]
         elif (isinstance(value, dict) and isinstance(inherited, dict)
-              and value.get("name", inherited.get("name")) == inherited.get("name")):
+              and (key == "bench" or value.get("name", inherited.get("name"))
+                   == inherited.get("name"))):
             out[key] = merge(inherited, value)
         else:
             out[key] = copy.deepcopy(value)

@@ -164,6 +164,14 @@ def test_another_component_replaces_and_null_removes_a_mapping_or_sets_a_value(t
     assert cfg["train"]["clip_grad"] is None  # a value set to null, not removed (default 20)
 
 
+def test_a_benchmark_row_merges_its_bench_section_with_its_bases(tmp_path):
+    leaf = write_files(tmp_path, {"base.yaml": {**base(), "bench": {
+        "name": "MTUT", "tables": ["multimodal"], "synthetic": ["train.epochs=2"]}},
+        "row.yaml": {"base": "base.yaml", "bench": {"name": "RGB alone", "quick": []}}})
+    assert load_config(leaf)["bench"] == {"name": "RGB alone", "tables": ["multimodal"],
+                                          "synthetic": ["train.epochs=2"], "quick": []}
+
+
 def test_bases_chain_and_apply_in_order(tmp_path):
     leaf = write_files(tmp_path, {
         "a.yaml": base(),

@@ -6,14 +6,19 @@
     python benchmarks/run.py fpha-skeleton [--root DIR] [--protocol 1:1|cross-subject] [--seeds N]
     python benchmarks/run.py fpha-skeleton --tables weak --seeds 3
 
-The fpha suite has four tables, after the collaborative paper (ECCV 2020):
+The fpha suite's tables, after the collaborative paper (ECCV 2020) and the MSD and MTUT papers:
 - gesture: TSN, then the collaborative network from its baseline (1 iteration, zero order only,
   no multi-scale relation) through + multi-scale, + multi-order and + 2 iterations (Table 1),
   and the order / slow-fast variants of the full model (Table 4);
 - pose: 3D PCK@20/25/30, AUC over 0-50 mm and MPJPE of the collaborative rows, and the curves;
 - iterations: 1, 2 and 3 iterations of the full model (Table 3);
-- weak: pose labels on 15/25/40 % of the training videos with all gesture labels, against the
-  same model without the gesture loss; and the converse (Figure 4, middle and right);
+- weak (only with --tables weak): pose labels on 15/25/40 % of the training videos with all
+  gesture labels, against the same model without the gesture loss; and the converse (Figure 4,
+  middle and right);
+- depth_supervision: TSN, ACTION, ACTION + MSD and its local-only and global-only decoders (the
+  MSD paper's Tables I and VI);
+- multimodal: RGB and depth networks alone, coupled by SSA, without the focal rho, and their
+  fusion (MTUT's Tables 3 and 7);
 - segmentation: TSN alone, TSN with a hand segmentation head, the segmentation head alone, and
   the floor every mask must beat: the training masks' per-pixel mean as a constant prediction.
 The fpha-skeleton suite runs the collaborative network's gesture sub-network on real 3D hand
@@ -101,8 +106,8 @@ ON_REQUEST = {"fpha-skeleton": ("weak",), "fpha": ("weak",)}
 # The default has 10 classes: the 6 hand shapes and motions of --quick, which an order-less TSN
 # can tell apart, and two pairs that differ only in the order of their frames (a played-backwards
 # gesture), which it cannot. All 45 classes do not fit the 30-minute budget: one TSN on them, with
-# 30 training videos per class, needs ~2 minutes per epoch and after 15 epochs still has a
-# training cross-entropy of 2.1 (ln 45 = 3.8).
+# 30 training videos per class, trained 37 minutes (15 epochs) to test at 30.5 %, its training
+# cross-entropy still 2.1 (ln 45 = 3.8; benchmarks/results/fpha-45-classes-tsn).
 QUICK_CLASSES = ["point_index", "victory", "thumbs_up", "close_all_constant", "rotate_in", "wave"]
 DEFAULT_CLASSES = [*QUICK_CLASSES, "open_then_close_all", "close_then_open_all", "swipe_right",
                    "swipe_left"]

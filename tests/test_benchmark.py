@@ -16,7 +16,7 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     env = {**os.environ, "HANDMT_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "fpha", "--quick", "--out",
                            str(out), "--no-progress", "--jobs", "2"], env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["quick"] and results["suite"] == "fpha"
@@ -84,7 +84,7 @@ def test_real_dataset_suite_runs_on_a_fixture_in_the_published_layout(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "nvgesture", "--root", str(root),
                            "--quick", "--out", str(out), "--no-progress"],
                           env={**os.environ, "HANDMT_CACHE": str(tmp_path / "cache")},
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["data"] == f"nvgesture at {root}"
@@ -123,7 +123,7 @@ def test_fpha_skeleton_runs_its_weak_table_on_request_only(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "fpha-skeleton", "--quick",
                            "--tables", "weak", "--rows", "*-10-*,*-100-*", "--out", str(out),
                            "--no-progress", "--jobs", "2"],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert list(results["tables"]) == ["weak"]

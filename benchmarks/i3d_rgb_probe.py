@@ -1,12 +1,12 @@
-"""Why MTUT's quick rows do not use the I3D: single networks on the quick synthetic set
-(run.py's QUICK: 6 hand-shape classes, plain walls), one variant at a time, beside the depth I3D
-and a per-frame ResNet-18 (TSN) on the same RGB clips.
+"""Why MTUT's rows do not use the I3D on synthetic data: single networks on the quick synthetic
+set (run.py's synthetic set with --quick's 6 hand-shape classes, plain walls), one variant at a
+time, beside the depth I3D and a per-frame ResNet-18 (TSN) on the same RGB clips.
 
     python benchmarks/i3d_rgb_probe.py [--out DIR] [--only NAME,...]
 
-Every variant is `configs/cpu_fpha_tsn.yaml` (data, optimizer, schedule) with run.py's QUICK
-overrides, 6 classes, dropout 0 and its own overrides; one seed. Writes results.md and
-results.json (default benchmarks/results/fpha-quick-i3d-rgb/).
+Every variant is `configs/cpu_fpha_tsn.yaml` (data, optimizer, schedule) with run.py's
+`synthetic_overrides` for --quick (6 classes, dropout 0) and its own overrides; one seed. Writes
+results.md and results.json (default benchmarks/results/fpha-quick-i3d-rgb/).
 """
 
 import argparse
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from run import QUICK, QUICK_CLASSES  # noqa: E402
+from run import synthetic_overrides  # noqa: E402
 
 from handmt.config import load_config  # noqa: E402
 from handmt.data import build_dataset  # noqa: E402
@@ -27,10 +27,11 @@ from handmt.engine.checkpoint import load_trained  # noqa: E402
 from handmt.engine.evaluate import evaluate  # noqa: E402
 from handmt.engine.trainer import CHECKPOINT, train  # noqa: E402
 
+TSN = REPO / "configs" / "cpu_fpha_tsn.yaml"
 I3D = ["model.backbone={name: i3d, width: 0.25, bn_momentum: 0.1, modality: rgb}",
        "model.heads.gesture.feature=Mixed_5c"]
 CLIPS_40 = ["data.size=40", "data.num_frames=8"]
-VARIANTS = {  # name: overrides of cpu_fpha_tsn.yaml after QUICK
+VARIANTS = {  # name: overrides of cpu_fpha_tsn.yaml after the synthetic set's
     "I3D RGB, 40 px, 12 epochs (MTUT's quick row)": [*I3D, *CLIPS_40, "train.epochs=12"],
     "I3D depth, 40 px, 12 epochs": [*I3D, *CLIPS_40, "train.epochs=12",
                                     "model.backbone.modality=depth", "data.modalities=[depth]"],
@@ -52,11 +53,10 @@ def main():
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}; choose from: {'; '.join(VARIANTS)}")
+    synthetic = synthetic_overrides(load_config(TSN)["model"]["heads"], quick=True)
     rows = []
     for name in names:
-        cfg = load_config(REPO / "configs" / "cpu_fpha_tsn.yaml",
-                          [*QUICK, f"model.heads.gesture.num_classes={len(QUICK_CLASSES)}",
-                           "model.heads.gesture.dropout=0", *VARIANTS[name]])
+        cfg = load_config(TSN, [*synthetic, *VARIANTS[name]])
         run_dir = args.out / "runs" / str(len(rows))
         started = time.time()
         record = train(cfg, run_dir, overwrite=True, val_set=False, progress=False)

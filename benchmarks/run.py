@@ -144,17 +144,23 @@ def suite_rows(suite):
     return rows
 
 
+def synthetic_overrides(heads, quick):
+    """The overrides that train a config whose heads are `heads` on the fpha suite's synthetic
+    set (SYNTHETIC; --quick's classes with `quick`): its classes, and every classifying head with
+    as many outputs and no dropout."""
+    classes = QUICK_CLASSES if quick else DEFAULT_CLASSES
+    return [f"data.synthetic.classes=[{', '.join(classes)}]", *SYNTHETIC,
+            *(f"model.heads.{task}.{key}={value}" for task, head in heads.items()
+              for key, value in (("num_classes", len(classes)), ("dropout", 0)) if key in head)]
+
+
 def row_config(file, row, seed, fold, args):
     """The config `row` trains with `seed` (on `fold`): its file, then the synthetic set's or
     --quick's overrides (the suite's and the row's own), --root, --set and the fold."""
     overrides = [f"train.seed={seed}"]
     if args.suite == "fpha" and not args.root:
-        classes = QUICK_CLASSES if args.quick else DEFAULT_CLASSES
-        heads = load_config(file)["model"]["heads"]
-        overrides += [f"data.synthetic.classes=[{', '.join(classes)}]", *SYNTHETIC,
-                      *(f"model.heads.{task}.{key}={value}" for task, head in heads.items()
-                        for key, value in (("num_classes", len(classes)), ("dropout", 0))
-                        if key in head), *row.synthetic]
+        overrides += [*synthetic_overrides(load_config(file)["model"]["heads"], args.quick),
+                      *row.synthetic]
     elif args.quick:
         overrides += QUICK_REAL
     if args.quick:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from handmt.config import load_config
+
 
 def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     # two trainings at a time (--jobs 2), as on the 2-core CI machine
@@ -158,3 +160,24 @@ def test_a_jobs_worker_exits_when_run_py_is_gone():
             child.wait(timeout=6)
     finally:
         child.kill()
+
+
+def test_the_i3d_probe_trains_its_variants_on_the_quick_synthetic_set():
+    """benchmarks/i3d_rgb_probe.py builds every variant on run.py's synthetic set with --quick's
+    classes (the probe explains MTUT's synthetic rows, so it must read the same set)."""
+    spec = importlib.util.spec_from_file_location("bench_run", "benchmarks/run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sys.path.insert(0, "benchmarks")
+    try:
+        spec = importlib.util.spec_from_file_location("probe", "benchmarks/i3d_rgb_probe.py")
+        probe = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(probe)
+    finally:
+        sys.path.remove("benchmarks")
+    synthetic = probe.synthetic_overrides(load_config(probe.TSN)["model"]["heads"], quick=True)
+    for overrides in probe.VARIANTS.values():
+        cfg = load_config(probe.TSN, [*synthetic, *overrides])
+        assert cfg["data"]["synthetic"]["classes"] == bench.QUICK_CLASSES
+        assert cfg["model"]["heads"]["gesture"]["num_classes"] == 6
+        assert cfg["data"]["synthetic"]["background"] == "plain"

@@ -9,12 +9,13 @@
 The fpha suite's tables, after the collaborative paper (ECCV 2020) and the MSD and MTUT papers:
 - gesture: TSN, then the collaborative network from its baseline (1 iteration, zero order only,
   no multi-scale relation) through + multi-scale, + multi-order and + 2 iterations (Table 1),
-  and the order / slow-fast variants of the full model (Table 4);
+  and the order / slow-fast variants of the full model (Table 4), and TSN on the whole frame
+  (no ground-truth hand crop);
 - pose: 3D PCK@20/25/30, AUC over 0-50 mm and MPJPE of the collaborative rows, and the curves;
 - iterations: 1, 2 and 3 iterations of the full model (Table 3);
 - weak (only with --tables weak): pose labels on 15/25/40 % of the training videos with all
-  gesture labels, against the same model without the gesture loss; and the converse (Figure 4,
-  middle and right);
+  gesture labels, against the same model without the gesture loss and with the pose consistency
+  term on the unlabelled videos; and the converse, with FixMatch (Figure 4, middle and right);
 - depth_supervision: TSN, ACTION, ACTION + MSD and its local-only and global-only decoders (the
   MSD paper's Tables I and VI);
 - multimodal: RGB and depth networks alone, coupled by SSA, without the focal rho, and their
@@ -46,7 +47,9 @@ import dataclasses
 import fnmatch
 import functools
 import json
+import math
 import multiprocessing
+import operator
 import os
 import platform
 import re
@@ -72,7 +75,7 @@ from handmt.data import build_dataset  # noqa: E402
 from handmt.engine import eval_options  # noqa: E402
 from handmt.engine.checkpoint import load_checkpoint, load_trained  # noqa: E402
 from handmt.engine.evaluate import evaluate  # noqa: E402
-from handmt.engine.trainer import CHECKPOINT, LOG, train  # noqa: E402
+from handmt.engine.trainer import CHECKPOINT, LOG, run_config, train  # noqa: E402
 from handmt.errors import ConfigError, closest  # noqa: E402
 from handmt.metrics.pose import PROTOCOL_3D  # noqa: E402
 from handmt.models import Prediction  # noqa: E402
@@ -141,6 +144,11 @@ def suite_rows(suite):
                                   f"{closest(unknown[0], valid)}; valid: {', '.join(valid)} "
                                   f"(in {path})")
         rows.append((path, row))
+    names = [row.name for _, row in rows]
+    for path, row in rows:
+        if row.compare is not None and row.compare not in names:
+            raise ConfigError("bench.compare", f"no row of {suite} is named {row.compare!r}"
+                              f"{closest(row.compare, names)} (in {path})")
     return rows
 
 
@@ -178,11 +186,12 @@ def slug(name):
 
 
 def finished(run_dir, cfg):
-    """Whether `run_dir` holds `cfg` trained to its last epoch (for --resume)."""
+    """Whether `run_dir` holds `cfg` trained to its last epoch (for --resume; the `bench`
+    section, a row's metadata, may have changed since)."""
     saved, checkpoint = run_dir / "config.yaml", run_dir / CHECKPOINT
     if not (saved.exists() and checkpoint.exists()):
         return False
-    return (yaml.safe_load(saved.read_text()) == cfg
+    return (run_config(yaml.safe_load(saved.read_text())) == run_config(cfg)
             and load_checkpoint(checkpoint)["epoch"] == cfg["train"]["epochs"])
 
 
@@ -379,33 +388,92 @@ def markdown(header, lines):
             *(f"| {' | '.join(line)} |" for line in lines)]
 
 
+def difference(row, results, metric, scale=100.0):
+    """(difference, verdict) of `row` from the row it changes (`bench.compare`) in `metric` x
+    `scale`, or None (no such row run, or no metric). The verdict, with two seeds or more on both
+    sides: "better" or "worse" when the difference of the means is more than twice its standard
+    error, sqrt(s_a^2 / n_a + s_b^2 / n_b), else "within noise"; None with one seed."""
+    if row.compare not in results:  # none, or not run (--rows)
+        return None
+    runs = results[row.name], results[row.compare]
+    if any(metric(run) is None for side in runs for run in side):
+        return None
+    (mean, std), (mean_ref, std_ref) = (mean_std([scale * metric(run) for run in side])
+                                        for side in runs)
+    value = mean - mean_ref
+    if min(len(side) for side in runs) < 2:
+        return value, None
+    error = math.sqrt(std ** 2 / len(runs[0]) + std_ref ** 2 / len(runs[1]))
+    return value, ("better" if value > 2 * error else "worse" if value < -2 * error
+                   else "within noise")
+
+
+def change(row, results, metric):
+    """The change column's cell: "+1.2 vs <row>: verdict", or "-"."""
+    found = difference(row, results, metric)
+    if found is None:
+        return "-"
+    value, verdict = found
+    return f"{value:+.1f} vs {row.compare}" + (f": {verdict}" if verdict else "")
+
+
+def change_header(rows):
+    """The change column's header, for tables with a row that changes another."""
+    return ["change (points)"] if any(row.compare for row in rows) else []
+
+
 def gesture_table(rows, results, pose=True):
-    """Top-1 (and PCK@20 with `pose`), the number of runs and the training time of each row."""
-    header = ["method", "modality", "top-1 (%)", *(["PCK@20 (%)"] if pose else []), "runs",
-              "train (s)"]
-    return markdown(header, [
-        [row.name, row.modality, cell(results[row.name], lambda r, m=row.metric: r[m]),
-         *([cell(results[row.name], pose_value("pck@20"))] if pose else []),
-         str(len(results[row.name])), cell(results[row.name], lambda r: r["train_seconds"], 1, 0)]
-        for row in rows])
+    """Top-1 (and PCK@20 with `pose`), the change of top-1 from the row it changes, the number of
+    runs and the training time of each row."""
+    header = ["method", "modality", "top-1 (%)", *(["PCK@20 (%)"] if pose else []),
+              *change_header(rows), "runs", "train (s)"]
+    lines = []
+    for row in rows:
+        metric = operator.itemgetter(row.metric)
+        lines.append([row.name, row.modality, cell(results[row.name], metric),
+                      *([cell(results[row.name], pose_value("pck@20"))] if pose else []),
+                      *([change(row, results, metric)] if change_header(rows) else []),
+                      str(len(results[row.name])),
+                      cell(results[row.name], lambda r: r["train_seconds"], 1, 0)])
+    return markdown(header, lines)
 
 
 def segmentation_table(rows, results):
-    return markdown(["method", "top-1 (%)", "mask IoU (%)", "mask F1 (%)", "seeds", "train (s)"],
-                    [[row.name, cell(results[row.name], lambda r: r.get("top1")),
+    """Top-1, mask IoU and F1, the change of top-1 from the row it changes, seeds, time."""
+    def top1_or_none(run):
+        return run.get("top1")
+    return markdown(["method", "top-1 (%)", "mask IoU (%)", "mask F1 (%)", *change_header(rows),
+                     "seeds", "train (s)"],
+                    [[row.name, cell(results[row.name], top1_or_none),
                       cell(results[row.name], mask_value("iou")),
-                      cell(results[row.name], mask_value("f1")), str(len(results[row.name])),
+                      cell(results[row.name], mask_value("f1")),
+                      *([change(row, results, top1_or_none)] if change_header(rows) else []),
+                      str(len(results[row.name])),
                       cell(results[row.name], lambda r: r["train_seconds"], 1, 0)]
                      for row in rows])
 
 
 def pose_table(rows, results):
+    """PCK at 20/25/30 mm, AUC, MPJPE, and the change of PCK@20 from the row it changes."""
     return markdown(["method", "PCK@20 (%)", "PCK@25 (%)", "PCK@30 (%)", "AUC 0-50 mm",
-                     "MPJPE (mm)"],
+                     "MPJPE (mm)", *change_header(rows)],
                     [[row.name, *(cell(results[row.name], pose_value(f"pck@{t}"))
                                   for t in (20, 25, 30)),
                       cell(results[row.name], pose_value("auc"), 1, 3),
-                      cell(results[row.name], pose_value("mpjpe"), 1, 1)] for row in rows])
+                      cell(results[row.name], pose_value("mpjpe"), 1, 1),
+                      *([change(row, results, pose_value("pck@20"))] if change_header(rows)
+                        else [])] for row in rows])
+
+
+def weak_cell(row, results, metric, scale, digits):
+    """A weak table's cell: mean ± std, and for a row that changes another (a semi-supervised
+    column), its difference and verdict."""
+    text = cell(results[row.name], metric, scale, digits)
+    found = difference(row, results, metric, scale)
+    if found is None:
+        return text
+    value, verdict = found
+    return f"{text} ({value:+.{digits}f}" + (f", {verdict})" if verdict else ")")
 
 
 def weak_tables(rows, results):
@@ -413,6 +481,7 @@ def weak_tables(rows, results):
     fraction of training videos with labels, a column per training variant (`bench.weak.column`),
     and the plot's series: {column: (means, stds)} over the fractions."""
     tables, series = [], {}
+    rows_by_name = {row.name: row for row in rows}
     for task, metric, label, scale, digits in (("pose", pose_value("auc"), "AUC 0-50 mm", 1, 3),
                                                ("gesture", top1, "top-1 (%)", 100, 1)):
         columns = {}  # {column: {fraction: row name}}
@@ -422,7 +491,7 @@ def weak_tables(rows, results):
         if not columns:
             continue
         fractions = sorted({f for names in columns.values() for f in names})
-        lines = [[f"{f:.0%}", *(cell(results[names[f]], metric, scale, digits)
+        lines = [[f"{f:.0%}", *(weak_cell(rows_by_name[names[f]], results, metric, scale, digits)
                                 for names in columns.values())] for f in fractions]
         stats = {column: list(zip(*(mean_std([scale * metric(run) for run in results[names[f]]])
                                     for f in fractions), strict=True))
@@ -435,9 +504,10 @@ def weak_tables(rows, results):
     return tables, series
 
 
-def write_results(suite, tables, files, results, args, out):
+def write_results(suite, tables, files, results, args, out, wall_seconds):
     """results.md, results.json and the plots of `tables` ({table: rows}); `files`: each row's
-    config file, `results`: each row's runs, both by row name."""
+    config file, `results`: each row's runs, both by row name; `wall_seconds`: the whole run's
+    time, data preparation included."""
     out.mkdir(parents=True, exist_ok=True)
     rows = {row.name: row for table in tables.values() for row in table}
     first = next(iter(results.values()))[0]
@@ -459,12 +529,17 @@ def write_results(suite, tables, files, results, args, out):
             f"Gesture: video-level top-1 over {first['videos']} test videos, softmax averaged "
             f"over each video's clips and crops; chance = {chance:.1f} %. "
             + ("Every video (training and test) is cropped to one square around its hand, the "
-               f"box of its ground-truth joints. 3D pose: {PROTOCOL_3D}; PCK over every labelled "
+               "box of its ground-truth joints, except in rows named \"whole frame\" (the centred "
+               f"square of the frame). 3D pose: {PROTOCOL_3D}; PCK over every labelled "
                "test frame. "
                if suite == "fpha" else "")
             + "Models trained from scratch (no pretrained weights); ± is the standard deviation "
             "over seeds" + (" and cross-subject folds." if any(row.folds for row in rows.values())
-                            else "."), ""]
+                            else ".")
+            + (" Change: a row's difference from the row it changes by one component, in the "
+               "table's metric (percentages in points); over seeds \"better\" or \"worse\" when "
+               "it exceeds twice the standard error of the difference, else \"within noise\"."
+               if any(row.compare for row in rows.values()) else ""), ""]
     if "gesture" in tables:
         text += ["## Gesture recognition", "",
                  *gesture_table(tables["gesture"], results, pose=suite == "fpha"), ""]
@@ -515,15 +590,19 @@ def write_results(suite, tables, files, results, args, out):
                         label + (" (mean ± std over seeds)" if args.seeds > 1 else ""),
                         title=f"Weak supervision: {task} labels withheld",
                         errors={column: stds for column, (_, stds) in stats.items()})
+    minutes, seconds = divmod(round(wall_seconds), 60)
     text += [f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads. Command: `{command}`.", ""]
+             f"{torch.get_num_threads()} threads. Command: `{command}`. Wall time: {minutes} min "
+             f"{seconds} s ({args.jobs} training(s) at a time; data preparation included, none "
+             f"where the cache held it already).", ""]
     (out / "results.md").write_text("\n".join(text))
     (out / "results.json").write_text(json.dumps(
         {"suite": suite, "data": data, "quick": args.quick, "seeds": args.seeds,
+         "wall_seconds": round(wall_seconds, 1),
          "chance": chance / 100, "tables": {name: [row.name for row in rows]
                                             for name, rows in tables.items()},
          "rows": [{"method": row.name, "config": str(files[row.name].relative_to(REPO)),
-                   "modality": row.modality, "metric": row.metric,
+                   "modality": row.modality, "metric": row.metric, "compare": row.compare,
                    "top1": [r.get(row.metric) for r in runs],
                    "top1_mean": (mean_std([r[row.metric] for r in runs])[0]
                                  if row.metric in runs[0] else None),
@@ -602,6 +681,7 @@ def main(argv=None):
     p.add_argument("--protocol", choices=list(PUBLISHED), default="1:1",
                    help="fpha-skeleton: the split file (1:1) or six leave-one-subject-out folds")
     args = p.parse_args(argv)
+    started = time.time()
     if args.jobs < 1:
         p.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.suite == "fpha-skeleton" and not args.root:
@@ -637,8 +717,7 @@ def main(argv=None):
     # name in another table) share one training
     def training(row):  # what a row's result depends on (a floor: its kind too)
         cfg = row_config(files[row.name], row, 0, None, args)
-        return json.dumps([{k: v for k, v in cfg.items() if k not in ("bench", "_source")},
-                           row.floor], sort_keys=True)
+        return json.dumps([run_config(cfg), row.floor], sort_keys=True)
 
     keys = {row.name: training(row) for row in rows}
     first = {}  # a training's key -> the first row that needs it; the others share its runs
@@ -658,7 +737,8 @@ def main(argv=None):
     for (row, _, _), outcome in zip(tasks, outcomes, strict=True):
         runs[keys[row.name]].append(outcome)
     results = {row.name: runs[keys[row.name]] for row in rows}
-    print(write_results(args.suite, tables, files, results, args, out))
+    print(write_results(args.suite, tables, files, results, args, out,
+                        time.time() - started))
     return 0
 
 

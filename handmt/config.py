@@ -37,6 +37,9 @@ class BenchOptions:
     # fpha on its embedded synthetic set (no --root), default and --quick: the row's overrides
     synthetic: list[str] = field(default_factory=list)
     plots: bool = False  # its seed-0 confusion matrix and training curves are plotted
+    # the row it changes (adds or removes one component): the tables print the difference and,
+    # over seeds, whether it is beyond the noise
+    compare: str | None = None
 
 
 def load_config(path, overrides=()):

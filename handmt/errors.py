@@ -11,6 +11,9 @@ class ConfigError(ValueError):
         self.path, self.message = path, message
         super().__init__(f"{path}: {message}" if path else message)
 
+    def __reduce__(self):  # pickled whole: a --jobs worker's error reaches run.py as it was
+        return type(self), (self.path, self.message)
+
 
 def closest(name, choices):
     """A ' (did you mean ...?)' hint for an unknown name, or ''."""

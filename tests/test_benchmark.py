@@ -8,8 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from handmt.config import load_config
+from handmt.config import BenchOptions, load_config
+from handmt.engine.checkpoint import save_checkpoint
+from handmt.errors import ConfigError
+
+
+def load_run_py():
+    """benchmarks/run.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("bench_run", "benchmarks/run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
 
 
 def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
@@ -21,7 +32,7 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    assert results["quick"] and results["suite"] == "fpha"
+    assert results["quick"] and results["suite"] == "fpha" and results["wall_seconds"] > 0
     assert "synthetic FPHA-format set" in results["data"] and "background=plain" in results["data"]
     assert set(results["tables"]) == {"gesture", "pose", "depth_supervision", "multimodal",
                                       "segmentation"}
@@ -70,6 +81,12 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
                     "## One network per modality, coupled by SSA (MTUT)", "## Hand segmentation"):
         assert heading in table
     assert "| TSN | RGB |" in table and "chance = 16.7 %" in table
+    # the change column: one seed, so a difference without a verdict; ACTION is not in --quick
+    plus_seg = next(line for line in table.splitlines() if line.startswith("| TSN + segm"))
+    assert " vs TSN |" in plus_seg and "noise" not in plus_seg
+    assert "| ACTION + MSD | RGB (depth in training) |" in table
+    assert next(line for line in table.splitlines() if line.startswith("| ACTION + MSD"))\
+        .split(" | ")[-3] == "-"
     assert "wrist depth from the ground truth" in table  # the 3D protocol is stated
     assert "| TSN | RGB |" in proc.stdout
     for plot in ("confusion_tsn.png", "training_tsn.png", "pck_curves.png",
@@ -113,9 +130,7 @@ DEV = Path(__file__).resolve().parents[2] / "shared" / "fpha-dev"
 
 @pytest.mark.skipif(not DEV.is_dir(), reason=f"the real FPHA skeletons are not at {DEV}")
 def test_fpha_skeleton_runs_its_weak_table_on_request_only(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_run", "benchmarks/run.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_run_py()
     rows = bench.suite_rows("fpha-skeleton")
     assert "weak" in bench.suite_tables(rows)
     assert bench.default_tables("fpha-skeleton", rows) == ["gesture"]
@@ -165,9 +180,7 @@ def test_a_jobs_worker_exits_when_run_py_is_gone():
 def test_the_i3d_probe_trains_its_variants_on_the_quick_synthetic_set():
     """benchmarks/i3d_rgb_probe.py builds every variant on run.py's synthetic set with --quick's
     classes (the probe explains MTUT's synthetic rows, so it must read the same set)."""
-    spec = importlib.util.spec_from_file_location("bench_run", "benchmarks/run.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_run_py()
     sys.path.insert(0, "benchmarks")
     try:
         spec = importlib.util.spec_from_file_location("probe", "benchmarks/i3d_rgb_probe.py")
@@ -181,3 +194,58 @@ def test_the_i3d_probe_trains_its_variants_on_the_quick_synthetic_set():
         assert cfg["data"]["synthetic"]["classes"] == bench.QUICK_CLASSES
         assert cfg["model"]["heads"]["gesture"]["num_classes"] == 6
         assert cfg["data"]["synthetic"]["background"] == "plain"
+
+
+def test_a_row_is_judged_against_the_row_it_changes():
+    """The change column: the difference of the means in points and, over seeds, "better" or
+    "worse" beyond twice the standard error of that difference, else "within noise"."""
+    bench = load_run_py()
+
+    def runs(*values):
+        return [{"top1": v} for v in values]
+
+    def change(row_values, ref_values):
+        results = {"A": runs(*ref_values), "B": runs(*row_values)}
+        row = BenchOptions(name="B", tables=["gesture"], compare="A")
+        return bench.change(row, results, lambda run: run["top1"])
+
+    # stds 10 and 10 points over 3 seeds: standard error sqrt(100/3 + 100/3) = 8.16, so 2 SE = 16.3
+    assert change((0.8, 0.9, 1.0), (0.5, 0.6, 0.7)) == "+30.0 vs A: better"
+    assert change((0.5, 0.6, 0.7), (0.8, 0.9, 1.0)) == "-30.0 vs A: worse"
+    assert change((0.65, 0.75, 0.85), (0.5, 0.6, 0.7)) == "+15.0 vs A: within noise"
+    assert change((0.9,), (0.6,)) == "+30.0 vs A"  # one seed: no verdict
+    row = BenchOptions(name="A", tables=["gesture"])
+    assert bench.change(row, {"A": runs(0.5)}, lambda run: run["top1"]) == "-"
+    # a reference that was not run (--rows) leaves the cell empty
+    row = BenchOptions(name="B", tables=["gesture"], compare="A")
+    assert bench.change(row, {"B": runs(0.5)}, lambda run: run["top1"]) == "-"
+
+
+def test_a_row_that_changes_an_unknown_row_is_refused_with_its_file(tmp_path, monkeypatch):
+    bench = load_run_py()
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    base = Path("configs/cpu_fpha_tsn.yaml").resolve()
+    (suite / "00-a.yaml").write_text(f"base: {base}\nbench: {{name: Baseline, tables: "
+                                     "[gesture]}\n")
+    (suite / "01-b.yaml").write_text(f"base: {base}\nbench: {{name: B, tables: [gesture], "
+                                     "compare: Baselin}\n")
+    monkeypatch.setattr(bench, "BENCH", tmp_path)
+    with pytest.raises(ConfigError, match=r"bench.compare.*no row of suite is named 'Baselin'"
+                                          r".*did you mean 'Baseline'.*01-b.yaml"):
+        bench.suite_rows("suite")
+
+
+def test_resume_keeps_a_finished_run_whose_row_only_renamed_itself(tmp_path):
+    """--resume compares what training reads: a changed `bench` (name, compare, ...) keeps the
+    run; a changed training value or an unfinished run trains again."""
+    bench = load_run_py()
+    cfg = load_config("configs/benchmarks/fpha/00-tsn.yaml")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    save_checkpoint(tmp_path / bench.CHECKPOINT, {"epoch": cfg["train"]["epochs"]})
+    assert bench.finished(tmp_path, cfg)
+    renamed = {**cfg, "bench": {**cfg["bench"], "name": "TSN (renamed)", "compare": "ACTION"}}
+    assert bench.finished(tmp_path, renamed)
+    assert not bench.finished(tmp_path, {**cfg, "train": {**cfg["train"], "seed": 1}})
+    save_checkpoint(tmp_path / bench.CHECKPOINT, {"epoch": cfg["train"]["epochs"] - 1})
+    assert not bench.finished(tmp_path, cfg)

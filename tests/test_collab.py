@@ -68,9 +68,11 @@ def test_decoding_the_targets_lands_on_the_ground_truth():
     assert predicted["logits"] is logits
     assert (predicted["joints2d"] - batch["joints2d"]).abs().max() < 0.05  # input pixels
     assert (predicted["joints3d"] - batch["joints3d"]).norm(dim=-1).max() < 1.0  # mm
+    relative = batch["joints3d"][..., 2] - batch["joints3d"][..., :1, 2]
+    assert (predicted["rel_depth"] - relative).abs().max() < 1.0  # mm from the wrist
     del batch["K"]  # no intrinsics (a video): no 3D joints
     assert set(head.predict({"heatmaps": heatmaps, "rel_depth": depth, "logits": logits},
-                            batch)) == {"logits", "joints2d"}
+                            batch)) == {"logits", "joints2d", "rel_depth"}
 
 
 def test_masked_samples_give_zero_pose_and_gesture_gradient():

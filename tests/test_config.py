@@ -1,6 +1,7 @@
 """Config loading: inheritance, overrides, checks across sections, and errors that name the dotted
 path and the nearest names."""
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,10 @@ def test_a_head_may_have_more_classes_than_the_data_and_a_folder_is_checked_when
     assert load_config(TSN, ["data.synthetic.classes=6"])["data"]["synthetic"]["classes"] == 6
     # an FPHA-layout folder lists its own classes (FPHA's 45, fewer in a subset): not at load
     load_config(TSN, ["data.root=/somewhere", "model.heads.gesture.num_classes=3"])
+
+
+def test_a_config_error_survives_pickling():
+    """A --jobs worker's ConfigError crosses to run.py pickled: its path and message arrive."""
+    error = pickle.loads(pickle.dumps(ConfigError("train.semi.weight", "must be >= 0")))
+    assert (error.path, error.message, str(error)) == (
+        "train.semi.weight", "must be >= 0", "train.semi.weight: must be >= 0")

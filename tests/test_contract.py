@@ -17,12 +17,14 @@ KINDS = {
     "tsn": ("cpu_fpha_tsn.yaml", RESNET, {"logits"}, {"logits"}),
     "action_msd": ("cpu_fpha_action_msd.yaml", RESNET, {"logits", "depth"}, {"logits"}),
     "collab": ("cpu_fpha_collab.yaml", [*RESNET, "model.heads.gesture.joint_channels=2"],
-               {"logits", "joints2d", "joints3d"}, {"logits", "joints2d", "joints3d"}),
+               {"logits", "joints2d", "rel_depth", "joints3d"},
+               {"logits", "joints2d", "rel_depth", "joints3d"}),
     "segmentation": ("cpu_fpha_seg.yaml", RESNET, {"logits", "mask"}, {"logits", "mask"}),
     "mtut": ("cpu_fpha_mtut.yaml", [], {"logits", "per_modality"}, None),
     "skeleton": ("fpha_skeleton.yaml", [], {"logits"}, {"logits"}),
 }
-SHAPES = {"logits": (B, CLASSES), "joints2d": (B, T, 21, 2), "joints3d": (B, T, 21, 3),
+SHAPES = {"logits": (B, CLASSES), "joints2d": (B, T, 21, 2), "rel_depth": (B, T, 21),
+          "joints3d": (B, T, 21, 3),
           "depth": (B, T, SIZE, SIZE), "mask": (B, T, SIZE, SIZE)}
 
 
@@ -94,7 +96,7 @@ def test_without_intrinsics_the_collaborative_model_predicts_no_3d_joints():
     model, batch = model_of("collab"), batch_of()
     del batch["K"]  # a video: no camera, no ground-truth root depth
     with torch.no_grad():
-        assert provided(model.predict(batch)) == {"logits", "joints2d"}
+        assert provided(model.predict(batch)) == {"logits", "joints2d", "rel_depth"}
 
 
 @pytest.mark.parametrize("kind", [k for k, v in KINDS.items() if v[3] is not None])

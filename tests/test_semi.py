@@ -1,5 +1,7 @@
-"""Semi-supervised training (`train.semi`, FixMatch): the loss against a hand-computed case, and
-a run on the real FPHA skeletons with most gesture labels withheld."""
+"""Semi-supervised training (`train.semi`): FixMatch's loss against a hand-computed case and a run
+on the real FPHA skeletons with most gesture labels withheld; the pose consistency term's
+geometry (a re-crop moves a blob where its affine map says), its value for models that follow the
+hand and for ones that do not, and a run of the collaborative model with pose labels withheld."""
 
 import json
 import math
@@ -7,10 +9,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures import tiny_overrides, write_mini_fpha
 
 from handmt import ConfigError, load_config
 from handmt.data import build_dataset
-from handmt.engine.semi import SemiOptions, fixmatch_loss, paired_views
+from handmt.engine.semi import (
+    SemiOptions,
+    fixmatch_loss,
+    map_points,
+    paired_views,
+    pose_consistency_loss,
+    recrop_affine,
+    warp_clips,
+)
 from handmt.engine.trainer import LOG, train
 from handmt.models.base import Prediction
 
@@ -75,3 +86,114 @@ def test_the_strong_view_is_the_same_sequence_and_the_unlabelled_are_the_withhel
         assert item["label"] == item["strong"]["label"] == paired.labels[index]
         assert torch.equal(item["strong"]["joints"], plain[index]["joints"])
         assert not torch.equal(item["joints"], plain[index]["joints"])  # the weak view: augmented
+
+
+def blob_clips(centres, size):
+    """Clips (n, 1, 3, size, size): one Gaussian blob (sigma 1.5 px) per clip at `centres` (n, 2),
+    pixel centres at integers."""
+    coords = torch.arange(size, dtype=torch.float32)
+    dx = coords[None, None, :] - centres[:, 0, None, None]
+    dy = coords[None, :, None] - centres[:, 1, None, None]
+    blob = torch.exp(-(dx ** 2 + dy ** 2) / (2 * 1.5 ** 2))
+    return blob[:, None, None].expand(-1, 1, 3, -1, -1).contiguous()
+
+
+def centroid(clips):
+    """Intensity centroid (n, T, 2) of channel 0 of clips (n, T, C, H, W)."""
+    image = clips[:, :, 0]
+    ys, xs = (torch.arange(n, dtype=torch.float32) for n in image.shape[-2:])
+    mass = image.sum((-2, -1))
+    return torch.stack([(image * xs).sum((-2, -1)) / mass,
+                        (image * ys[:, None]).sum((-2, -1)) / mass], -1)
+
+
+class BlobFollower:
+    """Predicts every joint at the blob's centroid, relative depth 0: it follows the hand."""
+
+    modalities = ["rgb"]
+
+    def predict(self, batch):
+        joints = centroid(batch["rgb"])[:, :, None].expand(-1, -1, 21, -1)
+        return Prediction(joints2d=joints, rel_depth=torch.zeros(joints.shape[:-1]))
+
+
+class Constant:
+    """Predicts the same joints `point` and relative depths `depth` whatever it sees."""
+
+    modalities = ["rgb"]
+
+    def __init__(self, point, depth=0.0):
+        self.point, self.depth = torch.tensor(point), depth
+
+    def predict(self, batch):
+        shape = batch["rgb"].shape[:2]
+        return Prediction(joints2d=self.point.expand(*shape, 21, 2),
+                          rel_depth=torch.full((*shape, 21), self.depth))
+
+
+def test_a_recrop_moves_a_blob_where_its_affine_map_says():
+    torch.manual_seed(0)
+    size, count = 32, 12
+    centres = 15.5 + torch.rand(count, 2) * 2 - 1  # inside every re-crop of 3/4 of the side
+    affine = recrop_affine(count, size, (0.75, 1.0), flip=True)
+    moved = centroid(warp_clips(blob_clips(centres, size), affine))[:, 0]
+    expected = map_points(affine, centres[:, None])[:, 0]
+    assert torch.allclose(moved, expected, atol=0.05)
+    mirrored = affine[:, 0, 0] < 0  # both kinds of view were checked
+    assert 0 < mirrored.sum() < count
+    # the full-size, unmirrored re-crop is the identity
+    identity = recrop_affine(3, size, (1.0, 1.0), flip=False)
+    assert torch.allclose(identity, torch.eye(2, 3).expand(3, -1, -1))
+
+
+def unlabelled_batch(count, size, labelled=0):
+    centres = torch.full((count + labelled, 2), size / 2 - 0.5)
+    return {"rgb": blob_clips(centres, size),
+            "pose_valid": torch.tensor([[False]] * count + [[True]] * labelled)}
+
+
+def test_pose_consistency_is_zero_for_a_model_that_follows_the_hand():
+    torch.manual_seed(0)
+    options = SemiOptions(weight=0.0, pose_weight=1.0, pose_scales=[0.75, 1.0], pose_flip=True)
+    follower = pose_consistency_loss(BlobFollower(), unlabelled_batch(16, 32), options)
+    still = pose_consistency_loss(Constant([20.0, 9.0]), unlabelled_batch(16, 32), options)
+    assert follower.item() < 1e-5 and still.item() > 1e-3
+
+
+def test_pose_consistency_by_hand_for_a_model_that_ignores_the_hand():
+    """Full-size views, half of them mirrored: a constant x = size / 2 - 0.5 + d maps back to
+    x - 2d on a mirrored view, so each mirrored clip adds (2d / size)^2, the others 0; a depth
+    that does not move adds nothing. The 4 labelled clips count for nothing."""
+    torch.manual_seed(0)
+    size, count, d, weight = 8, 16, 1.0, 3.0
+    options = SemiOptions(weight=0.0, pose_weight=weight, pose_scales=[1.0, 1.0], pose_flip=True)
+    model = Constant([size / 2 - 0.5 + d, 2.0], depth=40.0)
+    loss = pose_consistency_loss(model, unlabelled_batch(count, size, labelled=4), options)
+    mirrored = loss.item() / (weight * (2 * d / size) ** 2 / count)
+    assert mirrored == pytest.approx(round(mirrored), abs=1e-4) and 0 < round(mirrored) < count
+    no_flip = SemiOptions(weight=0.0, pose_weight=weight, pose_scales=[1.0, 1.0], pose_flip=False)
+    assert pose_consistency_loss(model, unlabelled_batch(count, size), no_flip).item() == 0.0
+    labelled = unlabelled_batch(0, size, labelled=4)
+    assert pose_consistency_loss(model, labelled, options).item() == 0.0
+
+
+def test_the_collaborative_model_trains_with_pose_consistency_on_withheld_pose(tmp_path):
+    root = write_mini_fpha(tmp_path / "fpha")
+    cfg = load_config("configs/cpu_fpha_collab.yaml", [
+        *tiny_overrides(root), "train.epochs=1",
+        "data.withhold=[{task: pose, keep_fraction: 0.0, seed: 0}]",
+        "train.semi={weight: 0.0, pose_weight: 1.0}"])
+    train(cfg, tmp_path / "run", val_set=False, progress=False)
+    [record] = [json.loads(line) for line in (tmp_path / "run" / LOG).read_text().splitlines()]
+    assert record["train_pose_consistency"] > 0 and math.isfinite(record["train_pose_consistency"])
+    assert "train_semi" not in record  # FixMatch off: no term, no strong views
+
+
+def test_pose_consistency_needs_a_model_that_predicts_pose(tmp_path):
+    root = write_mini_fpha(tmp_path / "fpha")
+    cfg = load_config("configs/cpu_fpha_tsn.yaml", [
+        *tiny_overrides(root), "train.epochs=1",
+        "data.withhold=[{task: pose, keep_fraction: 0.0, seed: 0}]",
+        "train.semi={weight: 0.0, pose_weight: 1.0}"])
+    with pytest.raises(ConfigError, match="train.semi.pose_weight: the model predicts no 2D"):
+        train(cfg, tmp_path / "run", val_set=False, progress=False)

@@ -57,7 +57,7 @@ from .checkpoint import load_checkpoint, load_model_state, rng_state, save_check
 from .evaluate import evaluate, to_device
 from .optim import OPTIMIZERS, SCHEDULES
 from .options import TrainOptions, eval_options, train_options
-from .semi import SemiOptions, fixmatch_loss, paired_views
+from .semi import SemiOptions, paired_views, semi_losses
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -244,7 +244,7 @@ class Run:
     opts: TrainOptions
     device: torch.device
     progress: bool  # progress bars (rank 0's)
-    semi: SemiOptions | None = None  # train.semi: FixMatch on the unlabelled videos
+    semi: SemiOptions | None = None  # train.semi: FixMatch, pose consistency
     epoch: int = 0  # the epoch being trained
 
 
@@ -276,7 +276,8 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
         if distributed.world_size() > 1:
             raise ConfigError("train.semi", "semi-supervised training runs in one process "
                               "(its strong views bypass DistributedDataParallel)")
-        train_set = paired_views(train_set, cfg["data"], run.semi)
+        if run.semi.weight > 0:  # FixMatch's strong views (the pose term warps in the batch)
+            train_set = paired_views(train_set, cfg["data"], run.semi)
     loader, sampler = training_loader(train_set, opts)
     if distributed.is_main():  # written once every check has passed
         with atomic_write(out_dir / CONFIG) as temp:
@@ -401,13 +402,12 @@ def train_step(run, batch, step, steps):
     opts, amp = run.opts, AMP[run.opts.amp]
     with torch.autocast(run.device.type, dtype=amp, enabled=amp is not None):
         outputs = run.net(batch)
-        semi = None
-        if run.semi is not None and run.epoch >= run.semi.start_epoch:
-            semi = fixmatch_loss(run.model, batch, run.semi)
+        semi = (semi_losses(run.model, batch, run.semi)
+                if run.semi is not None and run.epoch >= run.semi.start_epoch else {})
     losses = run.model.losses(float32(outputs), batch)
-    if semi is not None:
-        losses["semi"] = semi
-        losses["total"] = losses["total"] + semi
+    for name, value in semi.items():
+        losses[name] = value
+        losses["total"] = losses["total"] + value
     # this optimizer step sums the gradients of batches first .. first + group - 1
     # (`accumulate` of them, fewer at the epoch's end)
     first = step - step % opts.accumulate

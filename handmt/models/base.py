@@ -17,6 +17,7 @@ class Prediction:
     joints2d: Tensor | None = None  # (B, T, 21, 2) x, y in input-crop pixels
     # (B, T, 21, 3) colour-camera mm; needs batch["joints3d"] (root depth) and batch["K"]
     joints3d: Tensor | None = None
+    rel_depth: Tensor | None = None  # (B, T, 21) each joint's z minus the wrist's, mm
     # (B, T, h, w) depth frames in the encoding of the depth target (data contract: FPHA
     # z / max_depth_mm, the gesture sets' 8-bit frames / 255), at the decoder's resolution
     depth: Tensor | None = None

@@ -119,7 +119,8 @@ class GestureSubNetwork(nn.Module):
 class CollaborativeHead(nn.Module):
     """Outputs: `logits` (B, classes), `heatmaps` (B, T, 21, h, w), `rel_depth` (B, T, 21) in
     units of `depth_scale` mm (the last iteration's), and `collab_iterations`, every iteration's
-    (heatmaps, rel_depth, logits) for the loss. Predicts logits, joints2d and joints3d."""
+    (heatmaps, rel_depth, logits) for the loss. Predicts logits, joints2d, rel_depth (mm) and
+    joints3d."""
 
     auxiliary = False
 
@@ -180,11 +181,13 @@ class CollaborativeHead(nn.Module):
 
     def predict(self, outputs, batch):
         """`logits`; `joints2d` (B, T, N, 2) in input pixels, the heatmaps' kornia soft-argmax;
-        when the batch holds `joints3d` and `K`, `joints3d` (B, T, N, 3) in colour-camera mm, the
-        stated protocol (docs/design.md): predicted 2D and relative depth, the wrist's depth from
-        the ground truth, back-projected with the input's K."""
+        `rel_depth` (B, T, N), mm from the wrist's z; when the batch holds `joints3d` and `K`,
+        `joints3d` (B, T, N, 3) in colour-camera mm, the stated protocol (docs/design.md):
+        predicted 2D and relative depth, the wrist's depth from the ground truth, back-projected
+        with the input's K."""
         joints2d = decode_heatmaps(outputs["heatmaps"], self.stride)
-        predicted = {"logits": outputs["logits"], "joints2d": joints2d}
+        predicted = {"logits": outputs["logits"], "joints2d": joints2d,
+                     "rel_depth": outputs["rel_depth"] * self.depth_scale}
         if "joints3d" in batch and "K" in batch:
             root = batch["joints3d"][..., WRIST, 2]
             predicted["joints3d"] = backproject(

@@ -425,14 +425,15 @@ def change_header(rows):
 def gesture_table(rows, results, pose=True):
     """Top-1 (and PCK@20 with `pose`), the change of top-1 from the row it changes, the number of
     runs and the training time of each row."""
-    header = ["method", "modality", "top-1 (%)", *(["PCK@20 (%)"] if pose else []),
-              *change_header(rows), "runs", "train (s)"]
+    changes = change_header(rows)
+    header = ["method", "modality", "top-1 (%)", *(["PCK@20 (%)"] if pose else []), *changes,
+              "runs", "train (s)"]
     lines = []
     for row in rows:
         metric = operator.itemgetter(row.metric)
         lines.append([row.name, row.modality, cell(results[row.name], metric),
                       *([cell(results[row.name], pose_value("pck@20"))] if pose else []),
-                      *([change(row, results, metric)] if change_header(rows) else []),
+                      *([change(row, results, metric)] if changes else []),
                       str(len(results[row.name])),
                       cell(results[row.name], lambda r: r["train_seconds"], 1, 0)])
     return markdown(header, lines)
@@ -442,12 +443,13 @@ def segmentation_table(rows, results):
     """Top-1, mask IoU and F1, the change of top-1 from the row it changes, seeds, time."""
     def top1_or_none(run):
         return run.get("top1")
-    return markdown(["method", "top-1 (%)", "mask IoU (%)", "mask F1 (%)", *change_header(rows),
+    changes = change_header(rows)
+    return markdown(["method", "top-1 (%)", "mask IoU (%)", "mask F1 (%)", *changes,
                      "seeds", "train (s)"],
                     [[row.name, cell(results[row.name], top1_or_none),
                       cell(results[row.name], mask_value("iou")),
                       cell(results[row.name], mask_value("f1")),
-                      *([change(row, results, top1_or_none)] if change_header(rows) else []),
+                      *([change(row, results, top1_or_none)] if changes else []),
                       str(len(results[row.name])),
                       cell(results[row.name], lambda r: r["train_seconds"], 1, 0)]
                      for row in rows])
@@ -455,14 +457,15 @@ def segmentation_table(rows, results):
 
 def pose_table(rows, results):
     """PCK at 20/25/30 mm, AUC, MPJPE, and the change of PCK@20 from the row it changes."""
+    changes = change_header(rows)
     return markdown(["method", "PCK@20 (%)", "PCK@25 (%)", "PCK@30 (%)", "AUC 0-50 mm",
-                     "MPJPE (mm)", *change_header(rows)],
+                     "MPJPE (mm)", *changes],
                     [[row.name, *(cell(results[row.name], pose_value(f"pck@{t}"))
                                   for t in (20, 25, 30)),
                       cell(results[row.name], pose_value("auc"), 1, 3),
                       cell(results[row.name], pose_value("mpjpe"), 1, 1),
-                      *([change(row, results, pose_value("pck@20"))] if change_header(rows)
-                        else [])] for row in rows])
+                      *([change(row, results, pose_value("pck@20"))] if changes else [])]
+                     for row in rows])
 
 
 def weak_cell(row, results, metric, scale, digits):
@@ -603,6 +606,7 @@ def write_results(suite, tables, files, results, args, out, wall_seconds):
                                             for name, rows in tables.items()},
          "rows": [{"method": row.name, "config": str(files[row.name].relative_to(REPO)),
                    "modality": row.modality, "metric": row.metric, "compare": row.compare,
+                   "floor": row.floor,  # a trivial baseline, not a trained model
                    "top1": [r.get(row.metric) for r in runs],
                    "top1_mean": (mean_std([r[row.metric] for r in runs])[0]
                                  if row.metric in runs[0] else None),

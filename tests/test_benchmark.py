@@ -37,6 +37,10 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
     assert set(results["tables"]) == {"gesture", "pose", "depth_supervision", "multimodal",
                                       "segmentation"}
     rows = {row["method"]: row for row in results["rows"]}
+    # a floor is marked as one: a trivial baseline, not a trained model
+    assert {name for name, row in rows.items() if row["floor"]} == {
+        "floor: majority class", "floor: 1-NN on the ground-truth 2D joints",
+        "floor: mean training pose", "floor: mean training mask"}
     tsn = rows["TSN"]
     # 6 classes x 3 subjects x 10 test sequences; top-1 is a count of those videos
     assert tsn["videos"] == 180 and len(tsn["top1"]) == 1

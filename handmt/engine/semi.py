@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from kornia.geometry.conversions import convert_affinematrix_to_homography
+from kornia.geometry.linalg import transform_points
 from kornia.geometry.transform import invert_affine_transform, warp_affine
 from torch.utils.data import Dataset
 
@@ -119,10 +121,9 @@ def warp_clips(clips, affine):
 
 
 def map_points(affine, points):
-    """Points (n, ..., 2) through affine maps (n, 2, 3)."""
-    flat = points.flatten(1, -2)
-    mapped = flat @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]
-    return mapped.reshape(points.shape)
+    """Points (n, ..., 2) through affine maps (n, 2, 3) (kornia's transform_points)."""
+    homography = convert_affinematrix_to_homography(affine.to(points))
+    return transform_points(homography, points.flatten(1, -2)).reshape(points.shape)
 
 
 def pose_consistency_loss(model, batch, options):

@@ -1,4 +1,5 @@
-"""Training under torchrun: two CPU processes (gloo) against one process, and TensorBoard logs.
+"""Training under torchrun: two CPU processes (gloo) against one process (supervised, and
+FixMatch on unlabelled clips), and TensorBoard logs.
 
 `test_two_processes_train_as_one_with_the_combined_batch` launches this file as a script with
 `python -m torch.distributed.run --nproc_per_node 2`; `run_ranks` is what each process runs.
@@ -17,6 +18,7 @@ from torch.utils.data import Dataset, DistributedSampler, default_collate
 
 from handmt.engine import OPTIMIZERS, SCHEDULES, distributed, train_options, trainer
 from handmt.engine.checkpoint import load_checkpoint, load_model_state
+from handmt.engine.semi import SemiOptions, paired_views, semi_losses
 from handmt.engine.trainer import CHECKPOINT, LOG, TENSORBOARD, seed_everything, train
 from handmt.errors import ConfigError
 from handmt.models import BACKBONES, build
@@ -45,10 +47,11 @@ class Clips(Dataset):
     """Fixed clips whose class is the brightest colour channel; no augmentation, so that every
     process and the reference read the same values."""
 
-    def __init__(self, n=12, classes=3):
+    def __init__(self, n=12, classes=3, unlabelled=()):
         g = torch.Generator().manual_seed(0)
         self.num_classes = classes
         self.labels = torch.arange(n) % classes
+        self.labels[list(unlabelled)] = -1  # no gesture label: FixMatch's clips
         self.pose_available = torch.zeros(n, dtype=torch.bool)
         self.clips = torch.rand(n, 2, 3, 8, 8, generator=g)
         for i, label in enumerate(self.labels):
@@ -59,6 +62,10 @@ class Clips(Dataset):
 
     def __getitem__(self, i):
         return {"rgb": self.clips[i], "label": self.labels[i], "video": torch.tensor(i)}
+
+
+UNLABELLED = (0, 4, 5, 9)  # ranks see different numbers of them in a step
+SEMI = {"weight": 1.0, "threshold": 0.0}  # every pseudo-label kept: a gradient at every step
 
 
 def config(**train):
@@ -80,6 +87,8 @@ def run_ranks(out):
           progress=False)
     train(cfg, out / "sliced", train_set=data, val_set=data, progress=False, stop_after=1)
     train(cfg, out / "sliced", train_set=data, val_set=data, progress=False, resume=True)
+    train(config(tensorboard=False, semi=SEMI), out / ("semi" if rank == 0 else "semi_rank1"),
+          train_set=Clips(unlabelled=UNLABELLED), val_set=False, progress=False)
     try:
         train(config(sync_bn=True), out / "sync_bn", train_set=data, val_set=False)
     except ConfigError as err:
@@ -88,12 +97,16 @@ def run_ranks(out):
 
 
 def reference(data, cfg):
-    """One process with batches of WORLD * BATCH clips, each the union of the ranks' batches of
-    that step (DistributedSampler gives rank r the shuffled indices r, r + WORLD, ...): its
-    weights and the mean total loss of each epoch."""
+    """One process that steps on the mean of the ranks' losses on their batches of each step
+    (DistributedSampler gives rank r the shuffled indices r, r + WORLD, ...), as DDP averages
+    their gradients; with every clip labelled, one batch of WORLD * BATCH clips. Its weights and
+    the mean total loss of each epoch."""
     opts = train_options(cfg)
     seed_everything(opts.seed)
     model = build(cfg)
+    semi = SemiOptions(**opts.semi) if opts.semi is not None else None
+    if semi is not None:
+        data = paired_views(data, cfg["data"], semi)
     optimizer = OPTIMIZERS.build(opts.optimizer, "train.optimizer", params=model.parameters())
     scheduler = SCHEDULES.build(opts.schedule, "train.schedule", optimizer=optimizer,
                                 epochs=opts.epochs)
@@ -108,13 +121,16 @@ def reference(data, cfg):
         steps = len(orders[0]) // BATCH
         total = 0.0
         for step in range(steps):
-            batch = default_collate([data[i] for order in orders
-                                     for i in order[step * BATCH:(step + 1) * BATCH]])
-            losses = model.losses(model(batch), batch)
+            loss = 0.0
+            for order in orders:
+                batch = default_collate([data[i] for i in order[step * BATCH:(step + 1) * BATCH]])
+                terms = semi_losses(model, batch, semi) if semi is not None else {}
+                loss = loss + (model.losses(model(batch), batch)["total"]
+                               + sum(terms.values())) / WORLD
             optimizer.zero_grad()
-            losses["total"].backward()
+            loss.backward()
             optimizer.step()
-            total += losses["total"].item()
+            total += loss.item()
         epoch_losses.append(total / steps)
         scheduler.step()
     return model.state_dict(), epoch_losses
@@ -144,6 +160,16 @@ def test_two_processes_train_as_one_with_the_combined_batch(tmp_path):
     for key, value in straight["model"].items():
         torch.testing.assert_close(sliced["model"][key], value, rtol=0, atol=1e-6, msg=key)
     assert len(open(tmp_path / "sliced" / LOG).readlines()) == 2
+
+    expected, epoch_losses = reference(Clips(unlabelled=UNLABELLED), config(semi=SEMI))
+    semi = load_checkpoint(tmp_path / "semi" / CHECKPOINT)
+    model = build(config(semi=SEMI))
+    load_model_state(model, semi, "the torchrun checkpoint")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=ATOL, msg=key)
+    log = [json.loads(line) for line in open(tmp_path / "semi" / LOG)]
+    assert [r["train_total"] for r in log] == pytest.approx(epoch_losses, abs=ATOL)
+    assert all(r["train_semi"] > 0 for r in log)
 
     for rank in range(WORLD):
         error = (tmp_path / f"sync_bn_error_{rank}.txt").read_text()

@@ -10,6 +10,7 @@ from handmt import hand
 from handmt.models.collab.relation import (
     MultiScaleRelation,
     RelationBlock,
+    channel_map,
     membership,
     node_upsample,
     structure_pool,
@@ -80,6 +81,14 @@ def test_relation_and_refinement_by_hand():
     nn.init.eye_(block.out.weight)
     mixed = expected @ x[0, 0, :, 0, 0]
     assert torch.allclose(block(x)[0, 0, :, 0, 0], x[0, 0, :, 0, 0] + mixed)
+
+
+def test_channel_map_is_a_1x1_conv_of_every_node():
+    torch.manual_seed(0)
+    linear = nn.Linear(3, 3)  # asymmetric weights and a bias: a transposed map would differ
+    x = torch.randn(2, 2, 4, 3, 5, 6)  # (B, T, N, C, h, w)
+    conv = nn.functional.conv2d(x.flatten(0, 2), linear.weight[:, :, None, None], linear.bias)
+    torch.testing.assert_close(channel_map(linear, x), conv.unflatten(0, x.shape[:3]))
 
 
 def test_relation_rows_sum_to_one():

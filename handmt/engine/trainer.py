@@ -272,12 +272,9 @@ def train(cfg, out_dir, *, resume=False, force=False, overwrite=False, stop_afte
     seed_everything(opts.seed + distributed.rank())
     run, start_epoch, records = start_run(cfg, opts, device, out_dir, resume, force, progress)
     train_set, val_set = run_datasets(cfg, eval_opts.split, train_set, val_set)
-    if run.semi is not None:
-        if distributed.world_size() > 1:
-            raise ConfigError("train.semi", "semi-supervised training runs in one process "
-                              "(its strong views bypass DistributedDataParallel)")
-        if run.semi.weight > 0:  # FixMatch's strong views (the pose term warps in the batch)
-            train_set = paired_views(train_set, cfg["data"], run.semi)
+    if run.semi is not None and run.semi.weight > 0:
+        # FixMatch's strong views (the pose term warps in the batch)
+        train_set = paired_views(train_set, cfg["data"], run.semi)
     loader, sampler = training_loader(train_set, opts)
     if distributed.is_main():  # written once every check has passed
         with atomic_write(out_dir / CONFIG) as temp:
@@ -402,6 +399,9 @@ def train_step(run, batch, step, steps):
     opts, amp = run.opts, AMP[run.opts.amp]
     with torch.autocast(run.device.type, dtype=amp, enabled=amp is not None):
         outputs = run.net(batch)
+        # Under DDP the semi terms' forward passes run on the unwrapped model: each parameter's
+        # gradient is still accumulated once over the whole graph before DDP's hook averages it
+        # over the ranks (tests/test_distributed.py checks this against one process).
         semi = (semi_losses(run.model, batch, run.semi)
                 if run.semi is not None and run.epoch >= run.semi.start_epoch else {})
     losses = run.model.losses(float32(outputs), batch)

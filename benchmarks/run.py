@@ -668,7 +668,7 @@ def main(argv=None):
     p.add_argument("suite", choices=SUITES)
     p.add_argument("--root", help="the dataset folder (fpha: default the synthetic set)")
     p.add_argument("--quick", action="store_true",
-                   help="small data, short schedules (4-5 min on 2 cores)")
+                   help="small data, short schedules (3-4 min on 2 cores)")
     p.add_argument("--seeds", type=int, default=1, help="seeds per row (mean ± std)")
     p.add_argument("--tables", help=f"comma-separated subset of the suite's tables "
                    f"({', '.join(TABLES)}; default: all of the suite's but fpha-skeleton's weak)")

@@ -57,9 +57,11 @@ def test_quick_fpha_benchmark_writes_its_tables_and_plots(tmp_path):
                             "RGB with SSA from depth (MTUT)", "depth with SSA from RGB (MTUT)",
                             "fusion (MTUT)"}
     assert min(gesture.values()) >= 3 / 6, gesture
-    # the collaborative model's 3D pose beats the mean training pose at the true wrist
+    # the collaborative model's 3D pose reaches PCK@20 50 % (issue 15) and beats the mean
+    # training pose at the true wrist
     full, mean_pose = (rows[name]["pose"][0] for name in ("+ 2 iterations (full)",
                                                           "floor: mean training pose"))
+    assert full["pck@20"] >= 0.5, full["pck@20"]
     assert full["pck@20"] > mean_pose["pck@20"] and full["mpjpe"] < mean_pose["mpjpe"]
     # a PCK curve rises with the threshold and its AUC is its normalized area
     assert full["pck"] == sorted(full["pck"]) and 0 < full["auc"] < 1

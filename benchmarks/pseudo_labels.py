@@ -7,8 +7,8 @@ for each class.
 
 RUN_DIR: a run folder (config.yaml and checkpoint.pt), e.g. a row of
 `python benchmarks/run.py fpha-skeleton --tables weak`. Prints a markdown table (and writes it to
---out): the fraction of withheld sequences a threshold (or a class-balanced selection) keeps, how many
-of those are right and how many classes they cover.
+--out): the fraction of withheld sequences a threshold (or a class-balanced selection) keeps,
+how many of those are right and how many classes they cover.
 """
 
 import argparse

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -255,3 +256,37 @@ def test_resume_keeps_a_finished_run_whose_row_only_renamed_itself(tmp_path):
     assert not bench.finished(tmp_path, {**cfg, "train": {**cfg["train"], "seed": 1}})
     save_checkpoint(tmp_path / bench.CHECKPOINT, {"epoch": cfg["train"]["epochs"] - 1})
     assert not bench.finished(tmp_path, cfg)
+
+
+def test_predicted_crop_maps_mask_pixels_back_to_the_colour_frame(tmp_path):
+    """benchmarks/predicted_crop.py: a localiser that predicts the true mask (an oracle) gets the
+    box of the mask in the colour frame, though it saw the frame's square resized to 64 px."""
+    from fixtures import MINI_CAMERA, render_frames, write_mini_fpha
+
+    from handmt.data.fpha import crop_box
+    from handmt.models.base import Prediction
+    sys.path.insert(0, "benchmarks")
+    try:
+        spec = importlib.util.spec_from_file_location("predicted_crop",
+                                                      "benchmarks/predicted_crop.py")
+        predicted_crop = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(predicted_crop)
+    finally:
+        sys.path.remove("benchmarks")
+
+    class Oracle:
+        def predict(self, batch):
+            return Prediction(mask=batch["mask"][:, :, 0].float())
+
+    root = write_mini_fpha(tmp_path / "fpha")
+    data = {"name": "fpha", "root": str(root), "modalities": ["rgb", "mask"], "crop": "frame",
+            "size": 64, "num_frames": 2}
+    boxes, ious = predicted_crop.predicted_boxes({"data": data}, Oracle())
+    mask = render_frames(MINI_CAMERA)[2]  # every frame: the card, in colour pixels
+    ys, xs = np.nonzero(mask)
+    truth = crop_box(np.stack([xs, ys], axis=1), MINI_CAMERA.color_size, 0.25)
+    assert boxes and set(boxes) == set(ious)
+    step = max(MINI_CAMERA.color_size) / 64  # colour pixels per input pixel
+    for name, box in boxes.items():  # within one input pixel (the oracle's mask is resized)
+        assert np.abs(np.subtract(box, truth)).max() <= step, (name, box, truth)
+    assert predicted_crop.box_iou((0, 0, 10), (5, 0, 10)) == pytest.approx(50 / 150)

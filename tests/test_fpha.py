@@ -1,4 +1,6 @@
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -22,7 +24,15 @@ from fixtures import (
 )
 
 from handmt.data import DATASETS, camera
-from handmt.data.fpha import FPHACamera, FPHADataset, crop_affine, read_skeleton, read_split
+from handmt.data.fpha import (
+    FPHACamera,
+    FPHADataset,
+    crop_affine,
+    read_crop_boxes,
+    read_skeleton,
+    read_split,
+    write_crop_boxes,
+)
 from handmt.data.sampling import DenseSampler, SegmentSampler
 from handmt.data.transforms import build_train_transform
 
@@ -209,8 +219,34 @@ def test_frame_crop_is_the_centred_square_of_the_whole_frame(mini_root):
                                frames["joints2d"], atol=1e-3)
     joints_crop, _ = load(mini_root, modalities=ALL)
     assert dataset.cache_key() != joints_crop.cache_key()
-    with pytest.raises(ValueError, match="crop must be 'joints' or 'frame', got 'box'"):
+    with pytest.raises(ValueError, match="crop must be one of joints, frame, boxes, got 'box'"):
         load(mini_root, crop="box")
+
+
+def test_boxes_crop_reads_each_sequence_box_from_its_file(mini_root, tmp_path):
+    # crop: boxes takes each sequence's square from a crop-box file (a detector's, a model's)
+    joints_crop, _ = load(mini_root, modalities=ALL)
+    boxes = {video.name: (video.crop[0] + 3, video.crop[1] - 2, video.crop[2] + 5)
+             for video in joints_crop.videos}
+    path = tmp_path / "boxes.json"
+    write_crop_boxes(path, boxes)
+    assert read_crop_boxes(path) == boxes
+    dataset, _ = load(mini_root, modalities=ALL, crop="boxes", crop_boxes=str(path))
+    assert {video.name: video.crop for video in dataset.videos} == boxes
+    video = dataset.videos[0]
+    np.testing.assert_allclose(video.K, crop_affine(boxes[video.name], SIZE) @
+                               MINI_CAMERA.color_K)
+    assert dataset.cache_key() != joints_crop.cache_key()  # other boxes, other cached frames
+    # the file and the sequence are named when a box is missing or malformed
+    name = joints_crop.videos[0].name
+    write_crop_boxes(path, {k: v for k, v in boxes.items() if k != name})
+    with pytest.raises(ValueError, match=f"{path} has no box for sequence {name}"):
+        load(mini_root, crop="boxes", crop_boxes=str(path))
+    path.write_text(json.dumps({name: [1, 2]}))
+    with pytest.raises(ValueError, match=f"{path}: {name}: expected \\[x0, y0, side\\]"):
+        read_crop_boxes(path)
+    with pytest.raises(ValueError, match="data.crop_boxes: give a crop-box file"):
+        load(mini_root, crop="boxes")
 
 
 def test_depth_and_colour_are_registered(mini_root):

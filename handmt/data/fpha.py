@@ -5,20 +5,26 @@ docs/design.md "FPHA as distributed" fixes the layout and its real-world defects
 CRLF, stray files, frame counts that differ between sources). Every video gets one square crop,
 resized to `size`: `crop: joints` (the default) the box of its colour-projected ground-truth
 joints enlarged by `crop_margin` per side; `crop: frame` the centred square of the whole colour
-frame, no ground truth used to find the hand. K = A @ color_K for that affine map A; depth is
+frame, no ground truth used to find the hand; `crop: boxes` the box `crop_boxes` (a JSON file,
+`write_crop_boxes`) gives the sequence, e.g. from a hand detector or a model's predicted hand
+(benchmarks/predicted_crop.py). K = A @ color_K for that affine map A; depth is
 registered to the crop and holds colour-camera z in mm; flow comes from the cropped colour
 frames (flow.py). With `modalities: [joints]` the dataset is skeleton-only (no Video_files): an
 item's `joints` is the normalised sequence (skeleton.py) resampled to `num_frames`, or cropped in
 time and augmented by the `transform` (skeleton.SkeletonTransform) in training.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..geometry import project
 from ..hand import NUM_JOINTS
 from .base import (
@@ -40,6 +46,7 @@ SPLIT_FILE = "data_split_action_recognition.txt"
 NUM_CLASSES = 45  # FPHA's actions (the synthetic set's default too)
 SPLIT_HEADERS = {"Training": "train", "Test": "test"}
 # Folder and file name of frame i of each modality, in Video_files/<sequence>/.
+CROPS = ("joints", "frame", "boxes")  # where each video's square crop comes from
 FRAME_FILES = {"rgb": ("color", "color_{:04d}.jpeg"),
                "depth": ("depth", "depth_{:04d}.png"),
                "mask": ("mask", "mask_{:04d}.png")}
@@ -117,6 +124,36 @@ def crop_box(points, image_size, margin):
     side = max(1, round(side))
     x0, y0 = np.round(centre - side / 2).astype(int)
     return int(x0), int(y0), side
+
+
+def read_crop_boxes(path):
+    """{sequence: (x0, y0, side)} of a crop-box file: a JSON object mapping each sequence name
+    (as the split file lists it) to its square box [x0, y0, side] in colour pixels."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"data.crop_boxes: file {path} does not exist")
+    try:
+        entries = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"data.crop_boxes: {path} is not JSON ({err})") from err
+    if not isinstance(entries, dict):
+        raise ValueError(f"data.crop_boxes: {path} must hold an object {{sequence: [x0, y0, "
+                         f"side]}}, got a {type(entries).__name__}")
+    boxes = {}
+    for name, box in entries.items():
+        if (not isinstance(box, list) or len(box) != 3
+                or not all(isinstance(v, int) for v in box) or box[2] < 1):
+            raise ValueError(f"data.crop_boxes: {path}: {name}: expected [x0, y0, side], "
+                             f"integers with side >= 1, got {box!r}")
+        boxes[name] = tuple(box)
+    return boxes
+
+
+def write_crop_boxes(path, boxes):
+    """Write {sequence: (x0, y0, side)} as a crop-box file (`read_crop_boxes`), atomically."""
+    with atomic_write(Path(path)) as temp:
+        temp.write_text(json.dumps({name: [int(v) for v in box]
+                                    for name, box in sorted(boxes.items())}, indent=0))
 
 
 def crop_affine(crop, size):
@@ -235,7 +272,8 @@ class FPHADataset(ClipDataset):
                  sampling: Literal["segments", "dense", "padded"] = "segments",
                  strict: bool = False, transform=None, clips: int = 1, crops: int = 1,
                  max_depth_mm: float = 1000.0, crop_margin: float = 0.25,
-                 crop: Literal["joints", "frame"] = "joints", cache_dir: str | None = None,
+                 crop: Literal["joints", "frame", "boxes"] = "joints",
+                 crop_boxes: str | None = None, cache_dir: str | None = None,
                  joint_norm: dict | None = None,
                  fold: int | None = None, dense_stride: int = 2,
                  missing_pose: Literal["skip", "keep"] = "skip"):
@@ -250,9 +288,14 @@ class FPHADataset(ClipDataset):
             raise ValueError(f"missing_pose must be 'skip' or 'keep', got {missing_pose!r}")
         # skeleton-only data has nothing to read without a skeleton
         self.keep_without_pose = missing_pose == "keep" and not self.skeleton_only
-        if crop not in ("joints", "frame"):
-            raise ValueError(f"crop must be 'joints' or 'frame', got {crop!r}")
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+        if (crop == "boxes") != (crop_boxes is not None):
+            raise ValueError("data.crop_boxes: give a crop-box file with data.crop: boxes, and "
+                             f"only then (crop {crop!r}, crop_boxes {crop_boxes!r})")
         self.crop_margin, self.crop, self.fold = crop_margin, crop, fold
+        self.crop_boxes = read_crop_boxes(crop_boxes) if crop_boxes is not None else None
+        self.crop_boxes_path = crop_boxes
         self.camera = FPHACamera.for_dataset(root)
         super().__init__(root, split, num_frames=num_frames, size=size, modalities=modalities,
                          sampling=sampling, dense_stride=dense_stride, strict=strict,
@@ -314,7 +357,7 @@ class FPHADataset(ClipDataset):
         frame, the crop the centred square of the colour image."""
         if listed.skeleton is None:
             skeleton = np.zeros((num_frames, NUM_JOINTS, 3))
-            crop = crop_box(np.zeros((0, 2)), self.camera.color_size, self.crop_margin)
+            crop = self.crop_of(listed.name, np.zeros((0, 2)))
             K = crop_affine(crop, self.size) @ self.camera.color_K
             return (Video(listed.name, listed.label, listed.sources, num_frames,
                           skeleton.astype(np.float32), np.zeros(num_frames, dtype=bool), crop, K),
@@ -331,12 +374,22 @@ class FPHADataset(ClipDataset):
             return None, "no annotated frame -> skipped"
         crop = K = None  # skeleton-only: no input image
         if not self.skeleton_only:
-            pixels = (project(joints[joint_valid], self.camera.color_K).reshape(-1, 2)
-                      if self.crop == "joints" else np.zeros((0, 2)))
-            crop = crop_box(pixels, self.camera.color_size, self.crop_margin)
+            crop = self.crop_of(listed.name,
+                                project(joints[joint_valid], self.camera.color_K).reshape(-1, 2))
             K = crop_affine(crop, self.size) @ self.camera.color_K
         return Video(listed.name, listed.label, listed.sources, num_frames,
                      joints.astype(np.float32), joint_valid, crop, K), defect
+
+    def crop_of(self, name, pixels):
+        """The (x0, y0, side) colour-image crop of sequence `name` whose ground-truth joints
+        project to `pixels` (N, 2), as `crop` says."""
+        if self.crop == "boxes":
+            if name not in self.crop_boxes:
+                raise ValueError(f"data.crop_boxes: {self.crop_boxes_path} has no box for "
+                                 f"sequence {name}")
+            return self.crop_boxes[name]
+        return crop_box(pixels if self.crop == "joints" else np.zeros((0, 2)),
+                        self.camera.color_size, self.crop_margin)
 
     def read_pose(self, video_index, indices):
         video = self.videos[video_index]
@@ -387,5 +440,9 @@ class FPHADataset(ClipDataset):
     def cache_key(self):
         """The base's settings, the crop margin and the fold; max_depth_mm is not one: the
         cache holds depth in mm."""
-        return {**super().cache_key(), "crop_margin": self.crop_margin, "crop": self.crop,
-                "fold": self.fold}
+        key = {**super().cache_key(), "crop_margin": self.crop_margin, "crop": self.crop,
+               "fold": self.fold}
+        if self.crop_boxes is not None:  # the boxes themselves, wherever the file is
+            key["crop_boxes"] = hashlib.sha1(json.dumps(sorted(self.crop_boxes.items()))
+                                             .encode()).hexdigest()
+        return key

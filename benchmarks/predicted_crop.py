@@ -6,8 +6,8 @@ crops every video around its ground-truth joints, and its whole-frame row around
 1. A hand localiser: the fpha suite's "segmentation alone" row (a ResNet-18 with the hand
    segmentation head) trained on whole frames (`data.crop: frame`) at --size pixels, on the
    suite's synthetic set (run.py's row_config: the same videos and schedule).
-2. Its masks on the training view of every training and test video (run.py's synthetic set
-   samples 4 frames per video) -> the box of the pixels it puts above 1/2, mapped back to
+2. Its masks on one unaugmented clip of every training and test video (4 frames on run.py's
+   synthetic set) -> the box of the pixels it puts above 1/2, mapped back to
    colour pixels and enlarged by `data.crop_margin` like the ground-truth joints' box; a video
    with no such pixel keeps the whole frame. The boxes go to <out>/boxes.json (a crop-box file,
    handmt.data.fpha.write_crop_boxes), scored by their IoU with the ground-truth joints' box.
@@ -62,8 +62,8 @@ def box_iou(a, b):
 
 
 def predicted_boxes(cfg, model):
-    """{sequence: (x0, y0, side)} from `model`'s masks on the training view of every video of
-    both splits, and {sequence: IoU with the ground-truth joints' box}."""
+    """{sequence: (x0, y0, side)} from `model`'s masks on one clip of every video of both splits
+    (unaugmented), and {sequence: IoU with the ground-truth joints' box}."""
     boxes, ious = {}, {}
     torch.manual_seed(0)  # the training view's frame sampling
     for split in ("train", "test"):
@@ -75,7 +75,7 @@ def predicted_boxes(cfg, model):
             with torch.no_grad():
                 mask = model.predict({k: v[None] for k, v in clip.items()
                                       if torch.is_tensor(v)}).mask[0]
-            frames, ys, xs = np.nonzero(mask.numpy() > 0.5)
+            _, ys, xs = np.nonzero(mask.numpy() > 0.5)  # over the clip's frames
             to_colour = np.linalg.inv(crop_affine(video.crop, dataset.size))
             pixels = np.stack([xs, ys, np.ones_like(xs)], axis=1) @ to_colour[:2].T
             boxes[video.name] = crop_box(pixels, camera.color_size, margin)

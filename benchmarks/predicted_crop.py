@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.ops import box_iou as box_iou_xyxy
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -54,17 +55,16 @@ def config(name, seed, overrides):
 
 
 def box_iou(a, b):
-    """IoU of two square boxes (x0, y0, side)."""
-    width = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    height = max(0, min(a[1] + a[2], b[1] + b[2]) - max(a[1], b[1]))
-    inter = width * height
-    return inter / (a[2] ** 2 + b[2] ** 2 - inter)
+    """IoU of two square boxes (x0, y0, side), by torchvision's box_iou."""
+    corners = torch.tensor([[x0, y0, x0 + side, y0 + side] for x0, y0, side in (a, b)],
+                           dtype=torch.float64)
+    return box_iou_xyxy(corners[:1], corners[1:]).item()
 
 
 def predicted_boxes(cfg, model):
     """{sequence: (x0, y0, side)} from `model`'s masks on one clip of every video of both splits
-    (unaugmented), and {sequence: IoU with the ground-truth joints' box}."""
-    boxes, ious = {}, {}
+    (unaugmented), and per split {sequence: IoU with the ground-truth joints' box}."""
+    boxes, ious = {}, {"train": {}, "test": {}}
     torch.manual_seed(0)  # the training view's frame sampling
     for split in ("train", "test"):
         dataset = build_dataset({**cfg["data"], "augment": None, "withhold": None}, split)
@@ -80,8 +80,8 @@ def predicted_boxes(cfg, model):
             pixels = np.stack([xs, ys, np.ones_like(xs)], axis=1) @ to_colour[:2].T
             boxes[video.name] = crop_box(pixels, camera.color_size, margin)
             truth = project(video.joints[video.joint_valid], camera.color_K).reshape(-1, 2)
-            ious[video.name] = box_iou(boxes[video.name],
-                                       crop_box(truth, camera.color_size, margin))
+            ious[split][video.name] = box_iou(boxes[video.name],
+                                              crop_box(truth, camera.color_size, margin))
     return boxes, ious
 
 
@@ -101,8 +101,7 @@ def main():
     boxes, ious = predicted_boxes(localiser_cfg, localiser.eval())
     boxes_file = args.out / "boxes.json"
     write_crop_boxes(boxes_file, boxes)
-    test_ious = [ious[name] for name in ious
-                 if name in {v.name for v in build_dataset(localiser_cfg["data"], "test").videos}]
+    test_ious = list(ious["test"].values())
     print(f"localiser boxes: IoU with the ground-truth joints' box, test videos: mean "
           f"{statistics.mean(test_ious):.3f}, median {statistics.median(test_ious):.3f}",
           flush=True)

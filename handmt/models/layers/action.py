@@ -18,14 +18,17 @@ over ResNet-50's 16 blocks 4,217,820, so ResNet-50 + ACTION with 83 classes has 
 parameters, the 27.9M of the MSD paper's Table I (TSN/TSM: 23,678,099).
 
 How it is computed (the values are those of the description above, to float rounding): the
-three paths only read the shifted x through small summaries, its 1x1 reduction, its channel
-mean and its spatial mean (in backward, one batched matrix product gives all three's
-gradients), and
-(x + x M_ste) + (x + x M_ce) + (x + x M_me) = x * M_ste + x * (3 + M_ce + M_me). Training runs
+three paths only read the shifted x through small summaries, its 1x1 reduction and its channel
+mean (one batched matrix product: the mean is a row of 1/C under the reduction's weights) and
+its spatial mean, and
+(x + x M_ste) + (x + x M_ce) + (x + x M_me) = x * (M_ste + 3 + M_ce + M_me). Training runs
 the module as one autograd Function (`ActionFunction`) that writes its backward for the
 full-size tensors (the shift, the summaries, the excitation) and lets autograd do the small
-attention networks: per block, two full-size tensors are made in forward and two in backward
-(autograd of the plain code made about twelve; on CPU each new one costs its page faults).
+attention networks. On CPU a new full-size tensor costs more in page faults than the arithmetic
+on it, so the Function makes one in forward (the shifted x, excited in place into the output)
+and one in backward (the shifted x again, overwritten by its gradient and then by the input's),
+and works a frame at a time where a step would otherwise need a second one; autograd of the
+plain code made about twelve.
 """
 
 import torch
@@ -34,7 +37,7 @@ from einops import rearrange
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from .temporal_shift import ClipLayer, LearnableShift, mix_frames
+from .temporal_shift import ClipLayer, LearnableShift, mix_frames, mix_frames_
 
 
 class Action(ClipLayer):
@@ -61,7 +64,7 @@ class Action(ClipLayer):
         else:  # inference and (traced) export: plain ops, no Python Function in the graph
             shifted = mix_frames(clips, self.taps())
             spatial, channel = self.attention(*self.summaries(shifted), height=x.shape[-2])
-            out = excite(shifted, spatial, channel)
+            out = shifted * (spatial + channel)
         return rearrange(out, "b t c (h w) -> (b t) c h w", h=x.shape[-2])
 
     def taps(self):
@@ -70,9 +73,17 @@ class Action(ClipLayer):
 
     def summaries(self, shifted):
         """Shifted clips (B, T, C, L) -> the motion path's 1x1 reduction (B, T, r, L), the
-        channel means (B, T, L) and the spatial means (B, T, C)."""
-        return (self.me_squeeze.weight.flatten(1) @ shifted, shifted.mean(dim=2),
-                shifted.mean(dim=3))
+        channel means (B, T, L) and the spatial means (B, T, C). The reduction and the channel
+        means are one batched matrix product by `summary_rows`, its rows expanded to every
+        frame (a 2-D `weight @ shifted` would copy shifted into a transposed layout first)."""
+        products = self.summary_rows().expand(*shifted.shape[:2], -1, -1) @ shifted
+        # contiguous: BatchNorm's CPU kernels are several times slower on a strided batch
+        return products[:, :, :-1].contiguous(), products[:, :, -1], shifted.mean(dim=3)
+
+    def summary_rows(self):
+        """(r + 1, C): the motion path's 1x1 reduction and a last row of 1 / C (channel mean)."""
+        weight = self.me_squeeze.weight.flatten(1)
+        return torch.cat([weight, weight.new_full((1, weight.shape[1]), 1 / weight.shape[1])])
 
     def attention(self, reduced, channel_means, spatial_means, *, height):
         """The paths' maps from the summaries: M_ste (B, T, 1, L) and 3 + M_ce + M_me
@@ -107,21 +118,16 @@ class Action(ClipLayer):
         return F.linear(motion, self.me_expand.weight.flatten(1)).sigmoid().unsqueeze(-1)
 
 
-def excite(shifted, spatial, channel):
-    """shifted * (spatial + channel) without the full-size sum of the two maps."""
-    return (shifted * channel).addcmul_(shifted, spatial)
-
-
 class ActionFunction(torch.autograd.Function):
     """Action's forward in training, with the backward of its full-size part written out.
 
-    Saved: the input clips (the block keeps them alive anyway) and the shifted clips; the
-    attention networks' small graph (from the summaries to the maps) is kept on ctx and
-    differentiated with torch.autograd.grad in backward. With g the output gradient, s the
-    shifted clips and W the motion path's 1x1 reduction:
+    Saved: the input clips only (the block keeps them alive anyway); backward computes the
+    shifted clips again. The attention networks' small graph (from the summaries to the maps) is
+    kept on ctx and differentiated with torch.autograd.grad in backward. With g the output
+    gradient, s the shifted clips and W the motion path's 1x1 reduction:
       d spatial = sum_c g s,  d channel = sum_L g s,
-      d s = g * channel + g * spatial + W^T d reduced + d channel means / C
-            + d spatial means / L  (one batched GEMM for the last three),
+      d s = g * channel + d spatial means / L + g * spatial
+            + W^T d reduced + d channel means / C  (the last two as one batched GEMM),
       d W = sum d reduced s^T,  d clips = the shift's transpose (its taps reversed) of d s,
       d taps = products of d s and the clips one frame apart (a (C, T, T) batched GEMM).
     """
@@ -129,23 +135,33 @@ class ActionFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, clips, height, action, *params):
         shifted = mix_frames(clips, action.taps())
-        summaries = action.summaries(shifted)
         with torch.enable_grad():  # the small graph: summaries -> maps
-            summaries = [summary.requires_grad_() for summary in summaries]
+            summaries = [summary.detach().requires_grad_()
+                         for summary in action.summaries(shifted)]
             spatial, channel = action.attention(*summaries, height=height)
-        ctx.save_for_backward(clips, shifted)
+        ctx.save_for_backward(clips)
         ctx.action, ctx.graph = action, (summaries, spatial, channel)
-        return excite(shifted, spatial.detach(), channel.detach())
+        # the output in shifted's memory, a frame at a time: no full-size map of the sum
+        frame_maps = shifted.new_empty(shifted[:, 0].shape)
+        for frame in range(shifted.shape[1]):
+            torch.add(spatial[:, frame].detach(), channel[:, frame].detach(), out=frame_maps)
+            shifted[:, frame].mul_(frame_maps)
+        return shifted
 
     @staticmethod
     @once_differentiable  # the backward's own ops are not differentiated (no double backward)
     def backward(ctx, grad):
-        clips, shifted = ctx.saved_tensors
+        (clips,) = ctx.saved_tensors
         action, (summaries, spatial, channel) = ctx.action, ctx.graph
         batch, frames, channels, positions = clips.shape
         grad = grad.contiguous()
-        product = grad * shifted
-        grad_maps = product.sum(dim=2, keepdim=True), product.sum(dim=3, keepdim=True)
+        shifted = mix_frames(clips, action.taps())  # this buffer ends as the input's gradient
+        grad_spatial, grad_channel = torch.empty_like(spatial), torch.empty_like(channel)
+        product = shifted.new_empty(shifted[:, 0].shape)
+        for frame in range(frames):  # d maps = sums of g s, a frame of g s at a time
+            torch.mul(grad[:, frame], shifted[:, frame], out=product)
+            torch.sum(product, dim=1, keepdim=True, out=grad_spatial[:, frame])
+            torch.sum(product, dim=2, keepdim=True, out=grad_channel[:, frame])
         params = list(action.parameters())
         direct = {action.shift.conv.weight, action.me_squeeze.weight}  # done by hand below
         wanted = [p for p, needed in zip(params, ctx.needs_input_grad[3:], strict=True)
@@ -153,23 +169,20 @@ class ActionFunction(torch.autograd.Function):
         # retain_graph: the small graph lives as long as this node (a backward with
         # retain_graph=True can run this again)
         grad_reduced, grad_channel_means, grad_spatial_means, *grad_wanted = torch.autograd.grad(
-            (spatial, channel), (*summaries, *wanted), grad_maps, retain_graph=True)
-
-        grad_shifted = torch.mul(grad, channel, out=product).addcmul_(grad, spatial)
-        # W^T d reduced + (1 / C) d channel means + (d spatial means / L) 1^T, per frame
-        weight = action.me_squeeze.weight.flatten(1)
-        left = torch.cat([weight.T.expand(batch, frames, -1, -1),
-                          torch.full_like(grad_spatial_means, 1 / channels).unsqueeze(-1),
-                          (grad_spatial_means / positions).unsqueeze(-1)], dim=-1)
-        right = torch.cat([grad_reduced, grad_channel_means.unsqueeze(2),
-                           torch.ones_like(grad_channel_means).unsqueeze(2)], dim=2)
-        grad_shifted.flatten(0, 1).baddbmm_(left.flatten(0, 1), right.flatten(0, 1))
-        grad_clips = mix_frames(grad_shifted, action.taps().flip(1))
-
+            (spatial, channel), (*summaries, *wanted), (grad_spatial, grad_channel),
+            retain_graph=True)
         grads = dict(zip(wanted, grad_wanted, strict=True))
         grad_weight = torch.bmm(grad_reduced.flatten(0, 1),
                                 shifted.flatten(0, 1).transpose(1, 2)).sum(0)
         grads[action.me_squeeze.weight] = grad_weight.view_as(action.me_squeeze.weight)
+
+        # g * channel + (d spatial means / L) 1^T in one pass, then + g * spatial, then
+        # + summary_rows^T [d reduced; d channel means] (the summaries' transpose), per frame
+        grad_shifted = torch.addcmul((grad_spatial_means / positions).unsqueeze(-1), grad,
+                                     channel, out=shifted).addcmul_(grad, spatial)
+        transposed_rows = action.summary_rows().T.expand(batch * frames, -1, -1)
+        right = torch.cat([grad_reduced, grad_channel_means.unsqueeze(2)], dim=2)
+        grad_shifted.flatten(0, 1).baddbmm_(transposed_rows, right.flatten(0, 1))
         # (C, T, T) products of d s frame t and clips frame t' over positions and clips; tap 0
         # carried frame t-1 into t (offset -1), tap 1 frame t, tap 2 frame t+1
         products = sum(torch.bmm(g.transpose(0, 1), c.permute(1, 2, 0))
@@ -177,4 +190,5 @@ class ActionFunction(torch.autograd.Function):
         grad_taps = torch.stack([products.diagonal(offset, dim1=1, dim2=2).sum(-1)
                                  for offset in (-1, 0, 1)], dim=1)
         grads[action.shift.conv.weight] = grad_taps.unsqueeze(1)
+        grad_clips = mix_frames_(grad_shifted, action.taps().flip(1))
         return (grad_clips, None, None, *[grads.get(p) for p in params])

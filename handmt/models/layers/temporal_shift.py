@@ -74,6 +74,23 @@ def mix_frames(clips, taps):
     return out
 
 
+
+def mix_frames_(clips, taps):
+    """`mix_frames` in place, a frame at a time: clips (B, T, C, L) are overwritten with their
+    correlation, and each original frame is kept (in one of two frame-size buffers) for the next
+    frame, which reads it. Returns clips."""
+    frames = clips.shape[1]
+    kept = clips.new_empty((2, *clips[:, 0].shape))
+    for t in range(frames):
+        if t + 1 < frames:  # frame t + 1 reads the original frame t
+            kept[t % 2].copy_(clips[:, t])
+        frame = clips[:, t].mul_(taps[:, 1, None])
+        if t > 0:
+            frame.addcmul_(kept[(t - 1) % 2], taps[:, 0, None])
+        if t + 1 < frames:
+            frame.addcmul_(clips[:, t + 1], taps[:, 2, None])
+    return clips
+
 class LearnableShift(ClipLayer):
     """ACTION-Net's shift: a depthwise temporal Conv1d (k=3, no bias) over each pixel's frames,
     initialized to TSM's shift (equal to `shift_frames` at initialization) and trainable.

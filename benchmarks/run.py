@@ -278,11 +278,13 @@ def run_row(file, row, seed, fold, args, runs_dir):
             "classes": test_set.classes, "data": cfg["data"]}
 
 
-def run_tasks(tasks, files, args, runs_dir, label):
+def run_tasks(tasks, files, args, runs_dir, label, expected=None):
     """run_row of every (row, seed, fold) of `tasks`, the results in order: one after the other,
     or with --jobs N in N spawned processes of cores / N threads each (small models use one
-    thread better than several). The data of every task is prepared (generated, cached) here
-    first, so that no two processes build the same file."""
+    thread better than several), started longest first by `expected` ({row name: seconds};
+    rows it lacks first), so that no long training starts last and runs alone at the end. The
+    data of every task is prepared (generated, cached) here first, so that no two processes
+    build the same file."""
     def done(task, result):
         print(f"{label(task)}: {summary(result, task[0].metric)} ({result['seconds']:.0f} s)",
               flush=True)
@@ -302,15 +304,33 @@ def run_tasks(tasks, files, args, runs_dir, label):
         build_dataset(data, "test")
     quiet = argparse.Namespace(**{**vars(args), "no_progress": True})  # bars would interleave
     threads = max(1, torch.get_num_threads() // args.jobs)
+    order = longest_first(tasks, expected or {})
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=start_worker, initargs=(threads, os.getpid())) as pool:
-        futures = {pool.submit(run_row, files[task[0].name], *task, quiet, runs_dir): task
-                   for task in tasks}  # in the tasks' order
+        futures = {i: pool.submit(run_row, files[tasks[i][0].name], *tasks[i], quiet, runs_dir)
+                   for i in order}
         print(f"{len(tasks)} trainings, {args.jobs} at a time, {threads} thread(s) each ...",
               flush=True)
-        for future in as_completed(futures):
-            done(futures[future], future.result())
-    return [future.result() for future in futures]
+        task_of = {future: tasks[i] for i, future in futures.items()}
+        for future in as_completed(task_of):
+            done(task_of[future], future.result())
+    return [futures[i].result() for i in range(len(tasks))]
+
+
+def longest_first(tasks, expected):
+    """Indices of `tasks` by their row's `expected` seconds, longest first; rows without an
+    expectation before all others, in their order."""
+    return sorted(range(len(tasks)), key=lambda i: -expected.get(tasks[i][0].name, math.inf))
+
+
+def expected_seconds(results_file):
+    """{row name: its mean training seconds per run} from a suite's earlier results.json, {}
+    when there is none."""
+    if not results_file.is_file():
+        return {}
+    rows = json.loads(results_file.read_text()).get("rows", [])
+    return {row["method"]: statistics.mean(row["train_seconds"])
+            for row in rows if row.get("train_seconds")}
 
 
 def start_worker(threads, parent):
@@ -737,7 +757,8 @@ def main(argv=None):
         return (f"[{args.suite} {todo.index(keys[row.name]) + 1}/{len(todo)}] {row.name}, "
                 f"seed {seed}" + (f", fold {fold}" if fold is not None else ""))
 
-    outcomes = run_tasks(tasks, files, args, out / "runs", label)
+    outcomes = run_tasks(tasks, files, args, out / "runs", label,
+                         expected_seconds(out / "results.json"))
     runs = {key: [] for key in todo}
     for (row, _, _), outcome in zip(tasks, outcomes, strict=True):
         runs[keys[row.name]].append(outcome)

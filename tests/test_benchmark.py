@@ -290,3 +290,19 @@ def test_predicted_crop_maps_mask_pixels_back_to_the_colour_frame(tmp_path):
     for name, box in boxes.items():  # within one input pixel (the oracle's mask is resized)
         assert np.abs(np.subtract(box, truth)).max() <= step, (name, box, truth)
     assert predicted_crop.box_iou((0, 0, 10), (5, 0, 10)) == pytest.approx(50 / 150)
+
+
+def test_jobs_start_the_longest_trainings_first(tmp_path):
+    bench = load_run_py()
+    (tmp_path / "results.json").write_text(json.dumps({"rows": [
+        {"method": "short", "train_seconds": [10.0, 20.0]},
+        {"method": "long", "train_seconds": [100.0]},
+        {"method": "floor", "train_seconds": [0.0]}]}))
+    expected = bench.expected_seconds(tmp_path / "results.json")
+    assert expected == {"short": 15.0, "long": 100.0, "floor": 0.0}
+    tasks = [(BenchOptions(name=name, tables=["gesture"]), 0, None) for name in
+             ("short", "new", "long", "floor")]
+    # a row the last results lack ("new") first, then by time; no results file: the given order
+    assert bench.longest_first(tasks, expected) == [1, 2, 0, 3]
+    assert bench.longest_first(tasks, bench.expected_seconds(tmp_path / "none.json")) == [
+        0, 1, 2, 3]

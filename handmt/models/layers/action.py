@@ -24,11 +24,11 @@ its spatial mean, and
 (x + x M_ste) + (x + x M_ce) + (x + x M_me) = x * (M_ste + 3 + M_ce + M_me). Training runs
 the module as one autograd Function (`ActionFunction`) that writes its backward for the
 full-size tensors (the shift, the summaries, the excitation) and lets autograd do the small
-attention networks. On CPU a new full-size tensor costs more in page faults than the arithmetic
-on it, so the Function makes one in forward (the shifted x, excited in place into the output)
-and one in backward (the shifted x again, overwritten by its gradient and then by the input's),
-and works a frame at a time where a step would otherwise need a second one; autograd of the
-plain code made about twelve.
+attention networks. Every full-size tensor is memory to write and keep, so the Function keeps
+only its input for backward and makes one in forward (the shifted x, excited in place into the
+output) and one in backward (the shifted x again, overwritten by its gradient and then by the
+input's), working a frame at a time where a step would otherwise need a second one; autograd of
+the plain code made about twelve.
 """
 
 import torch

@@ -74,7 +74,6 @@ def mix_frames(clips, taps):
     return out
 
 
-
 def mix_frames_(clips, taps):
     """`mix_frames` in place, a frame at a time: clips (B, T, C, L) are overwritten with their
     correlation, and each original frame is kept (in one of two frame-size buffers) for the next
@@ -90,6 +89,7 @@ def mix_frames_(clips, taps):
         if t + 1 < frames:
             frame.addcmul_(clips[:, t + 1], taps[:, 2, None])
     return clips
+
 
 class LearnableShift(ClipLayer):
     """ACTION-Net's shift: a depthwise temporal Conv1d (k=3, no bias) over each pixel's frames,

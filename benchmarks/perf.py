@@ -20,8 +20,9 @@ alternation see the same load.
    grouped convolutions' backward corrected; time from figure 1) vs a 2048 x 2048 float32
    matmul timed in the same loop (goal >= 0.5).
 6. Throughput users can plan with (not a ratio): training and inference clips/s of each model
-   family (TSN, ACTION + MSD, MTUT, collaborative) at its CPU-size config (the config's batch)
-   and paper-size config (batch 1), on batches of figure 3's synthetic set in the config's clip
+   family (TSN, ACTION + MSD, MTUT, collaborative, and the collaborative gesture sub-network on
+   3D joints) at its CPU-size config (the config's batch) and paper-size config (batch 1; the
+   skeleton model has one size), on batches of figure 3's synthetic set in the config's clip
    shape; each model's peak memory (a fresh process per model: peak RSS); at CPU size the data
    loader's clips/s beside the training step's, to show which one limits. With a CUDA device,
    the same figures on it too.
@@ -50,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch.profiler import ProfilerActivity, profile
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 REPO = Path(__file__).resolve().parents[1]
@@ -410,11 +411,13 @@ def deploy_vs_bare(rounds):
 
 # --- figure 6: throughput users can plan with -------------------------------------------------
 
-# each model family at its CPU size and at its paper size (configs/)
+# each model family at its CPU size and at its paper size (configs/); the skeleton model has one
+# size (the paper's gesture sub-network on 3D joints, which trains on a CPU as it is)
 FAMILIES = {"TSN": ("cpu_fpha_tsn", "fpha_tsn"),
             "ACTION + MSD": ("cpu_fpha_action_msd", "egogesture_action_msd"),
             "MTUT (two I3D)": ("cpu_fpha_mtut", "nvgesture_mtut_i3d"),
-            "collaborative": ("cpu_fpha_collab", "fpha_collab")}
+            "collaborative": ("cpu_fpha_collab", "fpha_collab"),
+            "collaborative gesture sub-network on 3D joints": ("fpha_skeleton", None)}
 
 
 def stand_in_data(cfg, root, cache):
@@ -422,7 +425,7 @@ def stand_in_data(cfg, root, cache):
     shape, modalities and augmentation, so batches carry every target the heads need (labels,
     depth, joints) whatever dataset the config names."""
     data = cfg["data"]
-    keep = ("num_frames", "size", "modalities", "augment")
+    keep = ("num_frames", "size", "modalities", "augment", "joint_norm")
     return {"name": "fpha", "root": str(root), "cache": cache,
             **{key: data[key] for key in keep if key in data}}
 
@@ -430,15 +433,19 @@ def stand_in_data(cfg, root, cache):
 def throughput_of(config, root, device, threads, rounds, batch_size=None):
     """Training and inference clips/s of `config`'s model at `batch_size` (default: the
     config's), its peak memory, and at the config's batch size on CPU the data loader's clips/s
-    (the config's workers, HDF5 cache as the CPU configs set it). Runs in a fresh process, so
+    (the config's workers, and its HDF5 cache setting). Runs in a fresh process, so
     that ru_maxrss is this model's peak alone."""
     torch.set_num_threads(threads)
     os.environ["HANDMT_CACHE"] = str(root.parent / "cache-home")  # this run's clip cache
     cfg = load_config(REPO / "configs" / f"{config}.yaml")
     measure_loader = batch_size is None and device == "cpu"
-    dataset = build_dataset(stand_in_data(cfg, root, cache=measure_loader), "train")
+    cache = measure_loader and cfg["data"].get("cache", False)
+    dataset = build_dataset(stand_in_data(cfg, root, cache=cache), "train")
     batch_size = batch_size or cfg["train"]["batch_size"]
-    batch = next(iter(DataLoader(dataset, batch_size=batch_size)))
+    # a full batch even where the stand-in set has fewer training clips: drawn with replacement
+    sampler = RandomSampler(dataset, replacement=True, num_samples=batch_size,
+                            generator=torch.Generator().manual_seed(0))
+    batch = next(iter(DataLoader(dataset, batch_size=batch_size, sampler=sampler)))
     batch = {key: value.to(device) if torch.is_tensor(value) else value
              for key, value in batch.items()}
     torch.manual_seed(0)
@@ -488,7 +495,8 @@ def throughput(quick, workdir, threads):
     root = workdir / "fpha"  # figure 3's synthetic set
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     runs = [(family, config, size) for family, (cpu, paper) in FAMILIES.items()
-            for config, size in ((cpu, "CPU"), (paper, "paper")) if size == "CPU" or not quick]
+            for config, size in ((cpu, "CPU"), (paper, "paper"))
+            if config and (size == "CPU" or not quick)]
     results = []
     for device in devices:
         for family, config, size in runs:
@@ -550,8 +558,8 @@ def markdown(results):
                   "set of figure 3 (HDF5 cache); it limits training where its clips/s is below "
                   "the training step's. Peak memory: the process's peak RSS (CPU), "
                   "torch.cuda.max_memory_allocated (GPU).", "",
-                  "| family | size | config | device | clip (T, C, H, W) | batch | train | "
-                  "inference | peak MiB | data loader | limited by |",
+                  "| family | size | config | device | clip (T, C, H, W; joints: T, J, 3) | "
+                  "batch | train | inference | peak MiB | data loader | limited by |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in results["throughput"]:
             loader = r.get("loader clips/s")

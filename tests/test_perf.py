@@ -37,11 +37,15 @@ def test_quick_perf_reports_every_ratio(tmp_path):
     throughput = results["throughput"]
     assert [(r["family"], r["size"]) for r in throughput if r["device"] == "cpu"] == [
         ("TSN", "CPU"), ("ACTION + MSD", "CPU"), ("MTUT (two I3D)", "CPU"),
-        ("collaborative", "CPU")]
+        ("collaborative", "CPU"), ("collaborative gesture sub-network on 3D joints", "CPU")]
     for r in throughput:
         for key in ("train clips/s", "inference clips/s", "peak MiB", "loader clips/s"):
             assert math.isfinite(r[key]) and r[key] > 0, (key, r)
-        assert r["batch"] == 8 and r["clip"][:2] == [8, 3]
+    cpu = [r for r in throughput if r["device"] == "cpu"]
+    images, skeleton = cpu[:-1], cpu[-1]
+    assert all(r["batch"] == 8 and r["clip"][:2] == [8, 3] for r in images)
+    # fpha_skeleton.yaml's batches: 32 clips of 32 frames of 21 joints
+    assert skeleton["batch"] == 32 and skeleton["clip"] == [32, 21, 3]
 
     table = (tmp_path / "results.md").read_text()
     assert "| 1 | resnet18 + ACTION vs TSN (112 px) | time |" in table

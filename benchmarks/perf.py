@@ -554,8 +554,9 @@ def markdown(results):
     if results["throughput"]:
         lines += ["", "## 6. Throughput (clips/s; batch 1 at paper size, the config's batch at CPU "
                   "size)", "",
-                  "Data loader: the config's batch size and workers on the synthetic FPHA-format "
-                  "set of figure 3 (HDF5 cache); it limits training where its clips/s is below "
+                  "Data loader: the config's batch size, workers and cache setting on the "
+                  "synthetic FPHA-format set of figure 3 (image configs: the HDF5 cache; "
+                  "skeletons are held in memory); it limits training where its clips/s is below "
                   "the training step's. Peak memory: the process's peak RSS (CPU), "
                   "torch.cuda.max_memory_allocated (GPU).", "",
                   "| family | size | config | device | clip (T, C, H, W; joints: T, J, 3) | "

@@ -14,7 +14,6 @@ item's `joints` is the normalised sequence (skeleton.py) resampled to `num_frame
 time and augmented by the `transform` (skeleton.SkeletonTransform) in training.
 """
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from .base import (
     gesture_label,
     register_dataset,
 )
+from .cache import digest
 from .camera import CAMERA_FILE, FPHACamera
 from .frames import BadFrame, Counted, FrameSource, decode_image
 from .skeleton import normalize_skeleton, resample
@@ -443,6 +443,5 @@ class FPHADataset(ClipDataset):
         key = {**super().cache_key(), "crop_margin": self.crop_margin, "crop": self.crop,
                "fold": self.fold}
         if self.crop_boxes is not None:  # the boxes themselves, wherever the file is
-            key["crop_boxes"] = hashlib.sha1(json.dumps(sorted(self.crop_boxes.items()))
-                                             .encode()).hexdigest()
+            key["crop_boxes"] = digest(self.crop_boxes)
         return key

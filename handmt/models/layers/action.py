@@ -142,9 +142,10 @@ class ActionFunction(torch.autograd.Function):
         ctx.save_for_backward(clips)
         ctx.action, ctx.graph = action, (summaries, spatial, channel)
         # the output in shifted's memory, a frame at a time: no full-size map of the sum
+        spatial, channel = spatial.detach(), channel.detach()  # ctx.graph holds the graph's
         frame_maps = shifted.new_empty(shifted[:, 0].shape)
         for frame in range(shifted.shape[1]):
-            torch.add(spatial[:, frame].detach(), channel[:, frame].detach(), out=frame_maps)
+            torch.add(spatial[:, frame], channel[:, frame], out=frame_maps)
             shifted[:, frame].mul_(frame_maps)
         return shifted
 

@@ -36,8 +36,8 @@ Every row is a config file, configs/benchmarks/<suite>/NN-<row>.yaml (in file-na
 metric, folds, floor, weak, quick: config.py's BenchOptions). A row trains its config (rows with
 the same config, e.g. one in two tables, train once), is evaluated on the test split, and
 lands in `<out>/results.md`, `<out>/results.json` and plots (default out:
-benchmarks/results/<suite>, -quick appended with --quick and the tables' names with --tables,
-e.g. benchmarks/results/fpha-skeleton-weak). With no --root the
+benchmarks/results/<suite>, -quick appended with --quick, -cross-subject with that protocol and
+the tables' names with --tables, e.g. benchmarks/results/fpha-skeleton-weak). With no --root the
 synthetic set is generated once into the cache (~/.cache/handmt, or $HANDMT_CACHE). --resume
 keeps every run whose folder already holds this very config trained to its last epoch.
 """
@@ -659,6 +659,15 @@ def default_tables(suite, rows):
     return [t for t in suite_tables(rows) if t not in ON_REQUEST.get(suite, ())]
 
 
+def default_out(args, names):
+    """benchmarks/results/<suite>[-quick][-<protocol>][-<tables>]: --quick, a protocol other than
+    1:1 and a subset of tables (`names`, given with --tables) each get their own folder, so that
+    they leave the whole suite's results alone."""
+    return REPO / "benchmarks" / "results" / "-".join(
+        [args.suite, *(["quick"] if args.quick else []),
+         *([args.protocol] if args.protocol != "1:1" else []), *(names if args.tables else [])])
+
+
 def select_tables(rows, names, quick, patterns=None):
     """{table: rows} for the chosen tables; --quick keeps the rows with a `bench.quick` list,
     `patterns` (--rows) those whose file name (without .yaml) matches one of them."""
@@ -725,9 +734,7 @@ def main(argv=None):
                 f"{', '.join(available)}")
     if args.suite not in ("fpha", "fpha-skeleton") and not args.root:
         p.error(f"{args.suite} is not embedded: give its folder with --root DIR")
-    # a subset of tables gets its own folder: it leaves the whole suite's results alone
-    out = args.out or REPO / "benchmarks" / "results" / "-".join(
-        [args.suite, *(["quick"] if args.quick else []), *(names if args.tables else [])])
+    out = args.out or default_out(args, names)
     patterns = args.rows.split(",") if args.rows else None
     tables = select_tables(listed, names, args.quick, patterns)
     if not tables:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -123,6 +124,20 @@ def test_real_dataset_suite_runs_on_a_fixture_in_the_published_layout(tmp_path):
     assert all(row["videos"] == 1 and row["top1_mean"] in (0.0, 1.0) for row in rows.values())
     assert results["chance"] == pytest.approx(1 / 25)
     assert "3D pose" not in (out / "results.md").read_text()
+
+
+def test_each_protocol_quick_run_and_table_subset_writes_to_its_own_folder():
+    bench = load_run_py()
+
+    def out(suite="fpha-skeleton", quick=False, protocol="1:1", tables=None):
+        args = SimpleNamespace(suite=suite, quick=quick, protocol=protocol, tables=tables)
+        return bench.default_out(args, tables.split(",") if tables else ["gesture"]).name
+
+    assert out() == "fpha-skeleton"
+    assert out(protocol="cross-subject") == "fpha-skeleton-cross-subject"
+    assert out(tables="weak") == "fpha-skeleton-weak"
+    assert out(quick=True, protocol="cross-subject") == "fpha-skeleton-quick-cross-subject"
+    assert out(suite="fpha", quick=True) == "fpha-quick"
 
 
 def test_a_real_dataset_suite_needs_its_root():

@@ -12,9 +12,9 @@ runs under torch.autocast in bf16 or fp16 and its floating outputs are cast back
 before the losses, so every loss (MTUT's SSA included) is computed in float32; fp16 scales the
 loss with a GradScaler (its state is not checkpointed: it recalibrates within a few steps).
 `channels_last` stores 4D weights channels-last and 5D (3D convolution) weights
-channels-last-3d. `compile` runs the forward through torch.compile. With `accumulate: k` the
-gradients of k batches (each loss divided by k) are summed before one optimizer step, and
-clipping applies to that sum; BatchNorm still sees batches of `batch_size`.
+channels-last-3d. `compile` runs the forward through torch.compile, one graph per batch shape.
+With `accumulate: k` the gradients of k batches (each loss divided by k) are summed before one
+optimizer step, and clipping applies to that sum; BatchNorm still sees batches of `batch_size`.
 
 Reliability (README, "Reliability"): every file is replaced atomically (atomic.py). The
 checkpoint is the commit point of an epoch: it holds the epoch's log records, and `log.jsonl` is
@@ -309,7 +309,9 @@ def start_run(cfg, opts, device, out_dir, resume, force, progress):
         start_epoch, records = restore(out_dir, cfg, force, opts, model, optimizer, scheduler)
     net = distributed.wrap(model, device)  # DDP under torchrun; `model` stays the unwrapped one
     if opts.compile:
-        net = torch.compile(net)
+        # one graph per input shape (the last, smaller batch compiles once more): the dynamic-shape
+        # graph that torch 2.14 builds for a second shape fails to compile for ACTION networks
+        net = torch.compile(net, dynamic=False)
     scaler = torch.amp.GradScaler(device.type, enabled=opts.amp == "fp16")
     semi = SemiOptions(**opts.semi) if opts.semi is not None else None
     run = Run(model, net, optimizer, scheduler, scaler, opts, device, progress, semi)
